@@ -1,0 +1,124 @@
+"""Plain dataclasses and enums shared by every layer: no I/O, no imports of ours."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class ChannelName(StrEnum):
+    """Where a learner is reached."""
+
+    SANDBOX = "sandbox"
+    TELEGRAM = "telegram"
+    WHATSAPP = "whatsapp"
+    SMS = "sms"
+
+
+class LearnerStatus(StrEnum):
+    """Whether we may send to a learner."""
+
+    ACTIVE = "active"
+    STOPPED = "stopped"  # said STOP: nothing is sent until START
+    PAUSED = "paused"  # too many unanswered reminders: resumes on reply
+    UNREACHABLE = "unreachable"  # provider says the address cannot receive
+    DELETED = "deleted"  # personal data removed; only a tombstone remains
+
+
+class QuestionKind(StrEnum):
+    """Kinds of quiz and survey questions a lesson may ask."""
+
+    SINGLE_CHOICE = "single_choice"
+    TRUE_FALSE = "true_false"
+    MULTIPLE_SELECT = "multiple_select"
+    RATING = "rating"  # 1 to 5, ungraded survey
+    FREE_TEXT = "free_text"  # reflection, ungraded
+
+
+class EventType(StrEnum):
+    """Entries of the append-only completion log."""
+
+    ENROLLED = "enrolled"
+    LESSON_DELIVERED = "lesson_delivered"
+    ANSWERED = "answered"
+    LESSON_COMPLETED = "lesson_completed"
+    COURSE_COMPLETED = "course_completed"
+    STOPPED = "stopped"
+    RESTARTED = "restarted"
+    DATA_DELETED = "data_deleted"
+    LANGUAGE_CHANGED = "language_changed"
+    PROFILE_UPDATED = "profile_updated"
+
+
+class DeliveryKind(StrEnum):
+    """What an outbox row carries; part of its unique key."""
+
+    LESSON = "lesson"
+    REMINDER = "reminder"
+    TEMPLATE = "template"  # WhatsApp content template outside the 24 h window
+
+
+class DeliveryStatus(StrEnum):
+    """Life of an outbox row, updated by the dispatcher and status callbacks."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+
+class Role(StrEnum):
+    """Roles of staff users."""
+
+    TRAINER = "trainer"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """A choice offered with a message: a label shown, a payload sent back."""
+
+    label: str
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """An image with the alt text that replaces it where images cannot go (SMS)."""
+
+    url: str
+    alt: str
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """A message from a learner, already authenticated and de-duplicated by its channel."""
+
+    channel: ChannelName
+    address: str  # E.164 phone number, Telegram chat id, or sandbox session id
+    text: str = ""
+    payload: str | None = None  # button callback data, if a button was pressed
+    provider_id: str | None = None  # update_id / MessageSid, for de-duplication
+    received_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """A channel-neutral message; channels render buttons as keyboards or numbered lines."""
+
+    channel: ChannelName
+    address: str
+    text: str
+    locale: str
+    buttons: tuple[Button, ...] = ()
+    image: Image | None = None
+    numbered: bool = True  # on text-only channels, prefix buttons with 1), 2), ...
+    is_reply: bool = True  # a reply to the learner's own message goes before bulk sends
+    meta: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,175 @@
+"""SQLAlchemy Core tables: the one schema, owned by Alembic migrations."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# Stable constraint names, so Alembic migrations are the same on SQLite and PostgreSQL.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# BigInteger ids that are still SQLite rowids (INTEGER PRIMARY KEY) on SQLite.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Timestamp = DateTime(timezone=True)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(20), nullable=False),  # domain.Role
+    Column("telegram_chat_id", String(64), nullable=True, unique=True),
+    Column("phone", String(32), nullable=True, unique=True),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+learners = Table(
+    "learners",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    # Random opaque id that survives deletion: the tombstone in the event log.
+    Column("learner_key", String(36), nullable=False, unique=True),
+    Column("channel", String(20), nullable=False),  # domain.ChannelName
+    Column("address", String(128), nullable=False),  # E.164, chat id; nulled-out on delete
+    Column("name", String(200), nullable=True),
+    Column("locale", String(20), nullable=True),  # None until chosen
+    Column("time_zone", String(64), nullable=True),
+    Column("status", String(20), nullable=False),  # domain.LearnerStatus
+    Column("profile_role", String(40), nullable=True),
+    Column("profile_country", String(2), nullable=True),
+    Column("profile_gender", String(20), nullable=True),
+    # Where the learner is in a multi-step exchange (choosing language, profile, confirm delete).
+    Column("dialogue_state", String(40), nullable=True),
+    Column("last_inbound_at", Timestamp, nullable=True),  # WhatsApp 24 h window
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    UniqueConstraint("channel", "address"),
+)
+
+cohorts = Table(
+    "cohorts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("join_code", String(32), nullable=False, unique=True),
+    Column("course_ids", JSON, nullable=False),  # ordered pathway of course ids
+    Column("time_zone", String(64), nullable=False),
+    Column("start_date", Date, nullable=True),
+    Column("pacing", String(20), nullable=False),  # "self_paced" or "scheduled"
+    Column("schedule", JSON, nullable=True),  # weekdays, send time, quiet hours, reminders
+    Column("owner_id", Id, ForeignKey("users.id"), nullable=True),
+    Column("status", String(20), nullable=False),  # active, paused
+    Column("created_at", Timestamp, nullable=False),
+)
+
+enrollments = Table(
+    "enrollments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("learner_id", Id, ForeignKey("learners.id", ondelete="CASCADE"), nullable=False),
+    Column("cohort_id", Id, ForeignKey("cohorts.id"), nullable=False),
+    Column("course_id", String(64), nullable=False),  # the current course of the pathway
+    Column("lesson_id", String(64), nullable=True),  # the current lesson, None before the first
+    Column("question_index", Integer, nullable=True),  # the open question of that lesson
+    Column("attempt", Integer, nullable=False, default=0),  # attempts on the open question
+    Column("status", String(20), nullable=False),  # active, completed, paused
+    Column("next_due_at", Timestamp, nullable=True),  # the planner's state
+    Column("reminders_sent", Integer, nullable=False, default=0),
+    Column("enrolled_at", Timestamp, nullable=False),
+    Column("completed_at", Timestamp, nullable=True),
+    UniqueConstraint("learner_id", "cohort_id"),
+    Index("ix_enrollments_due", "status", "next_due_at"),
+)
+
+# The outbox: one row per (enrollment, lesson, kind), so planning twice creates nothing twice.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("enrollment_id", Id, ForeignKey("enrollments.id", ondelete="CASCADE"), nullable=False),
+    Column("lesson_id", String(64), nullable=False),
+    Column("kind", String(20), nullable=False),  # domain.DeliveryKind
+    Column("channel", String(20), nullable=False),
+    Column("status", String(20), nullable=False),  # domain.DeliveryStatus
+    Column("locale", String(20), nullable=True),  # the locale actually delivered
+    Column("due_at", Timestamp, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Timestamp, nullable=True),
+    Column("provider_message_id", String(64), nullable=True),
+    Column("error_code", String(32), nullable=True),
+    Column("error_detail", Text, nullable=True),
+    Column("segments", Integer, nullable=True),  # SMS segments actually sent
+    Column("created_at", Timestamp, nullable=False),
+    Column("sent_at", Timestamp, nullable=True),
+    Column("updated_at", Timestamp, nullable=False),
+    UniqueConstraint("enrollment_id", "lesson_id", "kind"),
+    Index("ix_deliveries_claim", "status", "due_at"),
+    Index("ix_deliveries_provider_message_id", "provider_message_id"),
+)
+
+answers = Table(
+    "answers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("enrollment_id", Id, ForeignKey("enrollments.id", ondelete="CASCADE"), nullable=False),
+    Column("course_id", String(64), nullable=False),
+    Column("lesson_id", String(64), nullable=False),
+    Column("question_id", String(64), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("response", Text, nullable=False),  # normalised: option ids, a rating, or free text
+    Column("correct", Boolean, nullable=True),  # None for ungraded questions
+    Column("answered_at", Timestamp, nullable=False),
+)
+
+# Append-only completion log: the single source for dashboards and exports.
+# It holds no personal data: learners are named by their opaque learner_key.
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("occurred_at", Timestamp, nullable=False),
+    Column("type", String(32), nullable=False),  # domain.EventType
+    Column("learner_key", String(36), nullable=False),
+    Column("cohort_id", Id, nullable=True),
+    Column("course_id", String(64), nullable=True),
+    Column("lesson_id", String(64), nullable=True),
+    Column("question_id", String(64), nullable=True),
+    Column("locale", String(20), nullable=True),  # the locale actually delivered
+    Column("channel", String(20), nullable=True),
+    Column("correct", Boolean, nullable=True),
+    Column("attempt", Integer, nullable=True),
+    Column("detail", JSON, nullable=True),
+    Index("ix_events_occurred_at", "occurred_at"),
+    Index("ix_events_cohort", "cohort_id", "occurred_at"),
+)
+
+# Provider update ids already handled, so a provider retry changes nothing.
+processed_inbound = Table(
+    "processed_inbound",
+    metadata,
+    Column("channel", String(20), primary_key=True),
+    Column("provider_id", String(64), primary_key=True),
+    Column("received_at", Timestamp, nullable=False),
+)
