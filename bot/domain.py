@@ -122,3 +122,25 @@ class OutboundMessage:
     numbered: bool = True  # on text-only channels, prefix buttons with 1), 2), ...
     is_reply: bool = True  # a reply to the learner's own message goes before bulk sends
     meta: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedMessage:
+    """One provider message, already rendered for its channel: what `Channel.send` transmits."""
+
+    channel: ChannelName
+    address: str
+    text: str
+    buttons: tuple[Button, ...] = ()  # Telegram / sandbox only; text channels number them
+    image_url: str | None = None
+    encoding: str | None = None  # SMS: "GSM-7" or "UCS-2"
+    segments: int = 1  # SMS segments this part costs
+    is_reply: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What a provider said when it accepted a message."""
+
+    provider_message_id: str | None
+    segments: int = 1
