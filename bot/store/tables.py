@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -18,12 +21,14 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names, so Alembic migrations are the same on SQLite and PostgreSQL.
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
-        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
         "ck": "ck_%(table_name)s_%(constraint_name)s",
         "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
         "pk": "pk_%(table_name)s",
@@ -32,7 +37,34 @@ metadata = MetaData(
 
 # BigInteger ids that are still SQLite rowids (INTEGER PRIMARY KEY) on SQLite.
 Id = BigInteger().with_variant(Integer(), "sqlite")
-Timestamp = DateTime(timezone=True)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that takes aware datetimes and returns them in UTC, on every backend."""
+
+    # SQLite has no time zone type: SQLAlchemy silently drops tzinfo on the way in and
+    # returns naive values, so we store UTC there and mark results as UTC on the way out.
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            # A naive value would be stored as-is and read back as UTC: refuse the guess.
+            raise ValueError(f"naive datetime {value.isoformat()}: pass an aware datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+Timestamp = UtcDateTime()
 
 users = Table(
     "users",
@@ -52,7 +84,7 @@ learners = Table(
     # Random opaque id that survives deletion: the tombstone in the event log.
     Column("learner_key", String(36), nullable=False, unique=True),
     Column("channel", String(20), nullable=False),  # domain.ChannelName
-    Column("address", String(128), nullable=False),  # E.164, chat id; nulled-out on delete
+    Column("address", String(128), nullable=True),  # E.164, chat id; nulled-out on delete
     Column("name", String(200), nullable=True),
     Column("locale", String(20), nullable=True),  # None until chosen
     Column("time_zone", String(64), nullable=True),

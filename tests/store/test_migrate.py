@@ -1,0 +1,79 @@
+"""Alembic owns the schema: upgrade creates exactly bot.store.tables, and can be repeated."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Column, Integer, MetaData, inspect
+from sqlalchemy.engine import Connection
+
+from bot.store import migrate
+from bot.store.db import create_engine
+from bot.store.tables import metadata
+
+
+async def schema_differences(database_url: str, target: MetaData = metadata) -> list[Any]:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+
+            def compare(sync_conn: Connection) -> list[Any]:
+                context = MigrationContext.configure(sync_conn, opts={"compare_type": True})
+                return list(compare_metadata(context, target))
+
+            return await conn.run_sync(compare)
+    finally:
+        await engine.dispose()
+
+
+async def table_names(database_url: str) -> set[str]:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            return set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
+    finally:
+        await engine.dispose()
+
+
+async def test_upgrade_creates_exactly_the_schema_of_tables(database_url: str) -> None:
+    assert await asyncio.to_thread(migrate.current, database_url) is None
+
+    await asyncio.to_thread(migrate.upgrade, database_url)
+
+    assert await schema_differences(database_url) == []
+    assert await table_names(database_url) == {*metadata.tables, "alembic_version"}
+    assert await asyncio.to_thread(migrate.current, database_url) == migrate.head()
+
+
+async def test_comparison_would_notice_a_table_missing_from_the_migrations(
+    database_url: str,
+) -> None:
+    await asyncio.to_thread(migrate.upgrade, database_url)
+    extended = MetaData()
+    for table in metadata.tables.values():
+        table.to_metadata(extended)
+    extended.tables["events"].append_column(Column("extra", Integer, nullable=True))
+
+    differences = await schema_differences(database_url, extended)
+
+    assert [diff[0] for diff in differences] == ["add_column"]
+
+
+async def test_upgrade_twice_changes_nothing(database_url: str) -> None:
+    await asyncio.to_thread(migrate.upgrade, database_url)
+    await asyncio.to_thread(migrate.upgrade, database_url)
+
+    assert await schema_differences(database_url) == []
+    assert await asyncio.to_thread(migrate.current, database_url) == migrate.head()
+
+
+async def test_downgrade_to_base_removes_every_table(database_url: str) -> None:
+    await asyncio.to_thread(migrate.upgrade, database_url)
+
+    await asyncio.to_thread(migrate.downgrade, database_url, "base")
+
+    assert await table_names(database_url) == {"alembic_version"}
+    assert await asyncio.to_thread(migrate.current, database_url) is None
