@@ -8,10 +8,25 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
 BODY_TARGET_CHARS = 480  # three GSM-7 segments of 153 + a little headroom is lost to joins
+
+
+def _check_option_number(answer: int, info: ValidationInfo) -> None:
+    """Reject a 1-based option number that names no option (`options` is validated first)."""
+    options = info.data.get("options")
+    if options is not None and not 1 <= answer <= len(options):
+        raise ValueError(f"answer {answer} is out of range: there are {len(options)} options")
 
 
 class _Strict(BaseModel):
@@ -41,13 +56,12 @@ class SingleChoice(_Strict):
     options: list[Option] = Field(min_length=2, max_length=5)
     answer: int
 
-    @model_validator(mode="after")
-    def _answer_in_range(self) -> SingleChoice:
-        if not 1 <= self.answer <= len(self.options):
-            raise ValueError(
-                f"answer {self.answer} is out of range: there are {len(self.options)} options"
-            )
-        return self
+    # A field validator (not a model validator) so the error is located at `answer`.
+    @field_validator("answer")
+    @classmethod
+    def _answer_in_range(cls, answer: int, info: ValidationInfo) -> int:
+        _check_option_number(answer, info)
+        return answer
 
 
 class TrueFalseFeedback(_Strict):
@@ -77,16 +91,14 @@ class MultipleSelect(_Strict):
     answers: list[int] = Field(min_length=1)
     feedback: TrueFalseFeedback = TrueFalseFeedback()
 
-    @model_validator(mode="after")
-    def _answers_in_range(self) -> MultipleSelect:
-        for answer in self.answers:
-            if not 1 <= answer <= len(self.options):
-                raise ValueError(
-                    f"answer {answer} is out of range: there are {len(self.options)} options"
-                )
-        if len(set(self.answers)) != len(self.answers):
+    @field_validator("answers")
+    @classmethod
+    def _answers_in_range(cls, answers: list[int], info: ValidationInfo) -> list[int]:
+        for answer in answers:
+            _check_option_number(answer, info)
+        if len(set(answers)) != len(answers):
             raise ValueError("answers lists an option twice")
-        return self
+        return answers
 
 
 class Rating(_Strict):
@@ -150,11 +162,18 @@ class Course(_Strict):
     # WhatsApp content template SIDs per locale ("your lesson is ready"); see the channels issue.
     whatsapp_templates: dict[str, str] = {}
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Course:
-        if self.source_locale not in self.locales:
-            raise ValueError(f"source_locale {self.source_locale!r} is not in locales")
-        duplicates = {x for x in self.lessons if self.lessons.count(x) > 1}
+    @field_validator("locales")
+    @classmethod
+    def _source_declared(cls, locales: list[str], info: ValidationInfo) -> list[str]:
+        source = info.data.get("source_locale")
+        if source is not None and source not in locales:
+            raise ValueError(f"source_locale {source!r} is not in locales")
+        return locales
+
+    @field_validator("lessons")
+    @classmethod
+    def _lessons_unique(cls, lessons: list[str]) -> list[str]:
+        duplicates = {x for x in lessons if lessons.count(x) > 1}
         if duplicates:
             raise ValueError(f"lessons lists {sorted(duplicates)} more than once")
-        return self
+        return lessons
