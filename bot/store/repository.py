@@ -1,0 +1,420 @@
+"""Queries of the learner dialogue: learners, cohorts, enrollments, answers, deliveries.
+
+Every function takes an open `AsyncConnection` so a caller can run one message's
+reads and writes in one transaction; none of them commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Integer, and_, func, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.domain import DeliveryKind, DeliveryStatus, LearnerStatus
+from bot.store.tables import answers, cohorts, deliveries, enrollments, learners
+
+SELF_PACED = "self_paced"
+ENROLLMENT_ACTIVE = "active"
+ENROLLMENT_COMPLETED = "completed"
+
+
+@dataclass(slots=True)
+class LearnerRecord:
+    """The learner columns the dialogue reads."""
+
+    id: int
+    learner_key: str
+    channel: str
+    address: str | None
+    locale: str | None
+    time_zone: str | None
+    status: str
+    dialogue_state: str | None
+    profile_role: str | None
+    profile_country: str | None
+    profile_gender: str | None
+
+
+@dataclass(slots=True)
+class EnrollmentRecord:
+    """A learner's place in a cohort, with the cohort's pathway and pacing."""
+
+    id: int
+    cohort_id: int
+    course_id: str
+    lesson_id: str | None
+    question_index: int | None
+    attempt: int
+    status: str
+    course_ids: list[str]
+    pacing: str
+    time_zone: str
+
+
+@dataclass(frozen=True, slots=True)
+class CohortRecord:
+    """A cohort learners can join by code."""
+
+    id: int
+    name: str
+    join_code: str
+    course_ids: list[str]
+    pacing: str
+    time_zone: str
+    status: str
+
+
+_LEARNER_COLUMNS = (
+    learners.c.id,
+    learners.c.learner_key,
+    learners.c.channel,
+    learners.c.address,
+    learners.c.locale,
+    learners.c.time_zone,
+    learners.c.status,
+    learners.c.dialogue_state,
+    learners.c.profile_role,
+    learners.c.profile_country,
+    learners.c.profile_gender,
+)
+_ENROLLMENT_COLUMNS = (
+    enrollments.c.id.label("e_id"),
+    enrollments.c.cohort_id,
+    enrollments.c.course_id,
+    enrollments.c.lesson_id,
+    enrollments.c.question_index,
+    enrollments.c.attempt,
+    enrollments.c.status.label("e_status"),
+    cohorts.c.course_ids,
+    cohorts.c.pacing,
+    cohorts.c.time_zone.label("c_time_zone"),
+)
+
+# The current enrollment is the learner's latest: joining a new cohort moves the dialogue there.
+_latest_enrollment = (
+    select(func.max(enrollments.c.id))
+    .where(enrollments.c.learner_id == learners.c.id)
+    .correlate(learners)
+    .scalar_subquery()
+)
+
+
+def _learner(row: Any) -> LearnerRecord:
+    return LearnerRecord(
+        id=row.id,
+        learner_key=row.learner_key,
+        channel=row.channel,
+        address=row.address,
+        locale=row.locale,
+        time_zone=row.time_zone,
+        status=row.status,
+        dialogue_state=row.dialogue_state,
+        profile_role=row.profile_role,
+        profile_country=row.profile_country,
+        profile_gender=row.profile_gender,
+    )
+
+
+def _enrollment(row: Any) -> EnrollmentRecord | None:
+    if row.e_id is None:
+        return None
+    return EnrollmentRecord(
+        id=row.e_id,
+        cohort_id=row.cohort_id,
+        course_id=row.course_id,
+        lesson_id=row.lesson_id,
+        question_index=row.question_index,
+        attempt=row.attempt,
+        status=row.e_status,
+        course_ids=list(row.course_ids),
+        pacing=row.pacing,
+        time_zone=row.c_time_zone,
+    )
+
+
+async def load_learner(
+    conn: AsyncConnection, channel: str, address: str
+) -> tuple[LearnerRecord, EnrollmentRecord | None] | None:
+    """The learner at (channel, address) with their current enrollment, in one query."""
+    query = (
+        select(*_LEARNER_COLUMNS, *_ENROLLMENT_COLUMNS)
+        .select_from(
+            learners.outerjoin(enrollments, enrollments.c.id == _latest_enrollment).outerjoin(
+                cohorts, cohorts.c.id == enrollments.c.cohort_id
+            )
+        )
+        .where(learners.c.channel == channel, learners.c.address == address)
+    )
+    row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    return _learner(row), _enrollment(row)
+
+
+async def create_learner(
+    conn: AsyncConnection, channel: str, address: str, now: datetime
+) -> LearnerRecord:
+    """A new active learner with a random opaque learner_key."""
+    key = str(uuid.uuid4())
+    result = await conn.execute(
+        learners.insert().values(
+            learner_key=key,
+            channel=channel,
+            address=address,
+            status=LearnerStatus.ACTIVE.value,
+            last_inbound_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    (learner_id,) = result.inserted_primary_key or (None,)
+    assert learner_id is not None
+    return LearnerRecord(
+        id=int(learner_id),
+        learner_key=key,
+        channel=channel,
+        address=address,
+        locale=None,
+        time_zone=None,
+        status=LearnerStatus.ACTIVE.value,
+        dialogue_state=None,
+        profile_role=None,
+        profile_country=None,
+        profile_gender=None,
+    )
+
+
+async def update_learner(conn: AsyncConnection, learner_id: int, values: Mapping[str, Any]) -> None:
+    """Set some learner columns (and updated_at if given)."""
+    await conn.execute(learners.update().where(learners.c.id == learner_id).values(**values))
+
+
+def _cohort(row: Row[Any]) -> CohortRecord:
+    return CohortRecord(
+        id=row.id,
+        name=row.name,
+        join_code=row.join_code,
+        course_ids=list(row.course_ids),
+        pacing=row.pacing,
+        time_zone=row.time_zone,
+        status=row.status,
+    )
+
+
+async def find_cohort(conn: AsyncConnection, join_code: str) -> CohortRecord | None:
+    """The cohort with this join code (codes are stored and matched upper-case)."""
+    row = (
+        await conn.execute(select(cohorts).where(cohorts.c.join_code == join_code.strip().upper()))
+    ).first()
+    return None if row is None else _cohort(row)
+
+
+async def create_cohort(
+    conn: AsyncConnection,
+    *,
+    name: str,
+    join_code: str,
+    course_ids: Sequence[str],
+    time_zone: str,
+    now: datetime,
+    pacing: str = SELF_PACED,
+    schedule: Mapping[str, Any] | None = None,
+) -> int:
+    """Create a cohort, or return the id of the one that already has this join code."""
+    code = join_code.strip().upper()
+    existing = await find_cohort(conn, code)
+    if existing is not None:
+        return existing.id
+    result = await conn.execute(
+        cohorts.insert().values(
+            name=name,
+            join_code=code,
+            course_ids=list(course_ids),
+            time_zone=time_zone,
+            pacing=pacing,
+            schedule=dict(schedule) if schedule is not None else None,
+            status="active",
+            created_at=now,
+        )
+    )
+    (cohort_id,) = result.inserted_primary_key or (None,)
+    assert cohort_id is not None
+    return int(cohort_id)
+
+
+async def find_enrollment(
+    conn: AsyncConnection, learner_id: int, cohort: CohortRecord
+) -> EnrollmentRecord | None:
+    """The learner's enrollment in this cohort, if any."""
+    row = (
+        await conn.execute(
+            select(enrollments).where(
+                enrollments.c.learner_id == learner_id, enrollments.c.cohort_id == cohort.id
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    return EnrollmentRecord(
+        id=row.id,
+        cohort_id=cohort.id,
+        course_id=row.course_id,
+        lesson_id=row.lesson_id,
+        question_index=row.question_index,
+        attempt=row.attempt,
+        status=row.status,
+        course_ids=cohort.course_ids,
+        pacing=cohort.pacing,
+        time_zone=cohort.time_zone,
+    )
+
+
+async def create_enrollment(
+    conn: AsyncConnection, learner_id: int, cohort: CohortRecord, now: datetime
+) -> EnrollmentRecord:
+    """Enrol a learner at the start of the cohort's first course."""
+    result = await conn.execute(
+        enrollments.insert().values(
+            learner_id=learner_id,
+            cohort_id=cohort.id,
+            course_id=cohort.course_ids[0],
+            attempt=0,
+            status=ENROLLMENT_ACTIVE,
+            reminders_sent=0,
+            enrolled_at=now,
+        )
+    )
+    (enrollment_id,) = result.inserted_primary_key or (None,)
+    assert enrollment_id is not None
+    return EnrollmentRecord(
+        id=int(enrollment_id),
+        cohort_id=cohort.id,
+        course_id=cohort.course_ids[0],
+        lesson_id=None,
+        question_index=None,
+        attempt=0,
+        status=ENROLLMENT_ACTIVE,
+        course_ids=cohort.course_ids,
+        pacing=cohort.pacing,
+        time_zone=cohort.time_zone,
+    )
+
+
+async def update_enrollment(
+    conn: AsyncConnection, enrollment_id: int, values: Mapping[str, Any]
+) -> None:
+    """Set some enrollment columns."""
+    await conn.execute(
+        enrollments.update().where(enrollments.c.id == enrollment_id).values(**values)
+    )
+
+
+async def insert_answers(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Record answers (columns of the answers table), in one statement."""
+    if rows:
+        await conn.execute(answers.insert(), list(rows))
+
+
+async def record_lesson_sent(
+    conn: AsyncConnection,
+    *,
+    enrollment_id: int,
+    lesson_id: str,
+    channel: str,
+    locale: str,
+    now: datetime,
+) -> None:
+    """Mark a lesson as sent in the outbox, creating its row or updating a planned one."""
+    values = {
+        "enrollment_id": enrollment_id,
+        "lesson_id": lesson_id,
+        "kind": DeliveryKind.LESSON.value,
+        "channel": channel,
+        "status": DeliveryStatus.SENT.value,
+        "locale": locale,
+        "due_at": now,
+        "attempts": 1,
+        "created_at": now,
+        "sent_at": now,
+        "updated_at": now,
+    }
+    # A scheduled cohort may already hold a pending row for this lesson: the learner asked
+    # for it first, so it is now sent and the dispatcher must not send it again.
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(deliveries).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=["enrollment_id", "lesson_id", "kind"],
+        set_={
+            "status": statement.excluded.status,
+            "channel": statement.excluded.channel,
+            "locale": statement.excluded.locale,
+            "sent_at": statement.excluded.sent_at,
+            "updated_at": statement.excluded.updated_at,
+        },
+    )
+    await conn.execute(statement)
+
+
+async def first_try_score(conn: AsyncConnection, enrollment_id: int) -> tuple[int, int]:
+    """(graded questions answered, of which right at the first attempt) for an enrollment."""
+    query = select(
+        func.count(),
+        func.coalesce(func.sum(answers.c.correct.cast(Integer)), 0),
+    ).where(
+        answers.c.enrollment_id == enrollment_id,
+        answers.c.attempt == 1,
+        answers.c.correct.is_not(None),
+    )
+    answered, right = (await conn.execute(query)).one()
+    return int(answered), int(right)
+
+
+async def delete_personal_data(
+    conn: AsyncConnection,
+    learner: LearnerRecord,
+    *,
+    free_text_questions: Iterable[tuple[str, str, str]],
+    now: datetime,
+) -> None:
+    """Remove a learner's personal data, keeping the opaque learner_key as a tombstone."""
+    await conn.execute(
+        learners.update()
+        .where(learners.c.id == learner.id)
+        .values(
+            # A tombstone rather than NULL: unique per learner, and never a reachable address.
+            address=f"deleted:{learner.learner_key}",
+            name=None,
+            locale=None,
+            time_zone=None,
+            profile_role=None,
+            profile_country=None,
+            profile_gender=None,
+            dialogue_state=None,
+            status=LearnerStatus.DELETED.value,
+            last_inbound_at=None,
+            updated_at=now,
+        )
+    )
+    keys = list(free_text_questions)
+    if keys:
+        # Reflections may say anything about the learner: blank them, keep that they answered.
+        mine = select(enrollments.c.id).where(enrollments.c.learner_id == learner.id)
+        await conn.execute(
+            answers.update()
+            .where(
+                and_(
+                    answers.c.enrollment_id.in_(mine),
+                    tuple_(answers.c.course_id, answers.c.lesson_id, answers.c.question_id).in_(
+                        keys
+                    ),
+                )
+            )
+            .values(response="")
+        )
