@@ -34,7 +34,13 @@ PROJECT = "learnbot"
 
 
 class CatalogFileError(ValueError):
-    """A .po or .pot file cannot be read; the message names the file and line."""
+    """A .po or .pot file cannot be read or is missing; the message names the file and line."""
+
+    def __init__(self, path: Path, line: int, message: str) -> None:
+        self.path = path
+        self.line = line
+        self.problem = message
+        super().__init__(f"{path}:{line}: {message}" if line else f"{path}: {message}")
 
 
 def template_path(locales_dir: Path, domain: str) -> Path:
@@ -148,9 +154,9 @@ def read_catalog(path: Path, locale: str | None = None, domain: str | None = Non
         with path.open("rb") as handle:
             return read_po(handle, locale=locale, domain=domain, abort_invalid=True)
     except PoFileError as exc:
-        raise CatalogFileError(f"{path}:{exc.lineno}: {exc}") from exc
+        raise CatalogFileError(path, exc.lineno, str(exc)) from exc
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise CatalogFileError(f"{path}: cannot read catalog: {exc}") from exc
+        raise CatalogFileError(path, 0, f"cannot read catalog: {exc}") from exc
 
 
 def update_catalog(
@@ -218,9 +224,9 @@ def update(
     """
     courses = load_courses(lessons_dir).values()
     templates = {loaded.id: template_path(locales_dir, loaded.id) for loaded in courses}
-    missing = [str(path) for path in templates.values() if not path.is_file()]
-    if missing:
-        raise CatalogFileError(f"no template {', '.join(missing)}: run `lessons extract` first")
+    for path in templates.values():
+        if not path.is_file():
+            raise CatalogFileError(path, 0, "no such template: run `lessons extract` first")
     written = []
     for loaded in courses:
         template = read_catalog(templates[loaded.id], domain=loaded.id)
