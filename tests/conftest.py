@@ -31,7 +31,12 @@ POSTGRES_HOST = "127.0.0.1"
 POSTGRES_PORT = 5432
 # Tried in order with trust authentication: the admin role of a stock server, then the
 # role named after the OS user of a developer's machine or CI container.
-POSTGRES_ADMINS = (("postgres", "postgres"), ("postgres", "test"), ("root", "test"), ("root", "postgres"))
+POSTGRES_ADMINS = (
+    ("postgres", "postgres"),
+    ("postgres", "test"),
+    ("root", "test"),
+    ("root", "postgres"),
+)
 
 
 class NetworkBlockedError(RuntimeError):
@@ -95,7 +100,7 @@ async def _postgres_database() -> AsyncIterator[str]:
     if _postgres_unreachable:
         pytest.skip(_postgres_unreachable[0])
     try:
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]
     except ImportError:  # the `postgres` extra is not installed
         _postgres_unreachable.append("PostgreSQL not reachable on 127.0.0.1:5432: no asyncpg")
         pytest.skip(_postgres_unreachable[0])

@@ -60,7 +60,8 @@ async def insert_and_read(engine: AsyncEngine, when: datetime) -> datetime:
             processed_inbound.insert(),
             {"channel": "sms", "provider_id": "SM1", "received_at": when},
         )
-        return (await conn.execute(select(processed_inbound.c.received_at))).scalar_one()
+        read: datetime = (await conn.execute(select(processed_inbound.c.received_at))).scalar_one()
+        return read
 
 
 async def test_timestamps_round_trip_as_aware_utc(engine: AsyncEngine) -> None:

@@ -139,9 +139,7 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_deliveries_claim", "deliveries", ["status", "due_at"])
-    op.create_index(
-        "ix_deliveries_provider_message_id", "deliveries", ["provider_message_id"]
-    )
+    op.create_index("ix_deliveries_provider_message_id", "deliveries", ["provider_message_id"])
     op.create_table(
         "answers",
         sa.Column("id", Id, autoincrement=True, nullable=False),

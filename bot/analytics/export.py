@@ -1,0 +1,130 @@
+"""CSV export of the completion log, streamed, with keyed pseudonyms in place of learners."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, date, datetime, time
+from typing import Any, TextIO
+
+from sqlalchemy import Select, select
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.analytics.pseudonym import pseudonym
+from bot.domain import LearnerStatus
+from bot.store.tables import events, learners
+
+COLUMNS = (
+    "occurred_at",
+    "event",
+    "learner",
+    "cohort_id",
+    "course_id",
+    "lesson_id",
+    "question_id",
+    "locale",
+    "channel",
+    "correct",
+    "attempt",
+    "role",
+    "country",
+    "gender",
+)
+ADDRESS_COLUMN = "address"
+BATCH_SIZE = 1000  # rows fetched from the server-side cursor at a time
+
+# A cell starting with one of these is run as a formula by spreadsheet programs; profile
+# fields are typed by learners, so they are defused with a leading apostrophe.
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+async def export_events_csv(
+    engine: AsyncEngine,
+    out: TextIO,
+    *,
+    secret_key: str,
+    since: date | None = None,
+    cohort_id: int | None = None,
+    include_addresses: bool = False,
+) -> int:
+    """Write the event log as CSV to `out`, oldest first; return the number of events written.
+
+    Learners appear as HMAC pseudonyms of their learner_key. Raw addresses (phone numbers,
+    chat ids) are added only with `include_addresses`, which admins must ask for explicitly.
+    """
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow((*COLUMNS, ADDRESS_COLUMN) if include_addresses else COLUMNS)
+    count = 0
+    async with engine.connect() as conn:
+        # A server-side cursor: the log may be millions of rows, memory stays flat.
+        result = await conn.stream(_query(since, cohort_id, include_addresses))
+        async for partition in result.partitions(BATCH_SIZE):
+            writer.writerows(_csv_row(row, secret_key, include_addresses) for row in partition)
+            count += len(partition)
+    return count
+
+
+def _query(since: date | None, cohort_id: int | None, include_addresses: bool) -> Select[Any]:
+    columns = [
+        events.c.occurred_at,
+        events.c.type,
+        events.c.learner_key,
+        events.c.cohort_id,
+        events.c.course_id,
+        events.c.lesson_id,
+        events.c.question_id,
+        events.c.locale,
+        events.c.channel,
+        events.c.correct,
+        events.c.attempt,
+        learners.c.status,
+        learners.c.profile_role,
+        learners.c.profile_country,
+        learners.c.profile_gender,
+    ]
+    if include_addresses:
+        columns.append(learners.c.address)  # not even fetched unless asked for
+    query = (
+        select(*columns)
+        .select_from(events.outerjoin(learners, learners.c.learner_key == events.c.learner_key))
+        .order_by(events.c.occurred_at, events.c.id)
+    )
+    if since is not None:
+        query = query.where(events.c.occurred_at >= datetime.combine(since, time.min, UTC))
+    if cohort_id is not None:
+        query = query.where(events.c.cohort_id == cohort_id)
+    return query
+
+
+def _csv_row(row: Row[Any], secret_key: str, include_addresses: bool) -> list[str]:
+    # A deleted learner keeps a tombstone (or no row at all): no profile, no address.
+    present = row.status is not None and row.status != LearnerStatus.DELETED
+    cells = [
+        row.occurred_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        row.type,
+        pseudonym(secret_key, row.learner_key),
+        _text(row.cohort_id),
+        _text(row.course_id),
+        _text(row.lesson_id),
+        _text(row.question_id),
+        _text(row.locale),
+        _text(row.channel),
+        "" if row.correct is None else ("true" if row.correct else "false"),
+        _text(row.attempt),
+        _defused(row.profile_role) if present else "",
+        _defused(row.profile_country) if present else "",
+        _defused(row.profile_gender) if present else "",
+    ]
+    if include_addresses:
+        cells.append(_text(row.address) if present else "")
+    return cells
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def _defused(value: str | None) -> str:
+    if value is None:
+        return ""
+    return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
