@@ -97,7 +97,10 @@ def export() -> None:
     help="Admins only: add raw phone numbers / chat ids next to the pseudonyms.",
 )
 def export_events(
-    fmt: str, since: date | None, cohort_id: int | None, output: Path | None,
+    fmt: str,
+    since: date | None,
+    cohort_id: int | None,
+    output: Path | None,
     include_addresses: bool,
 ) -> None:
     """Stream the event log as CSV, with keyed pseudonyms instead of addresses."""
@@ -111,8 +114,12 @@ def export_events(
         engine = create_engine(settings.database_url)
         try:
             return await export_events_csv(
-                engine, out, secret_key=settings.secret_key, since=since_day,
-                cohort_id=cohort_id, include_addresses=include_addresses,
+                engine,
+                out,
+                secret_key=settings.secret_key,
+                since=since_day,
+                cohort_id=cohort_id,
+                include_addresses=include_addresses,
             )
         finally:
             await engine.dispose()
