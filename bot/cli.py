@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from datetime import date
 from pathlib import Path
@@ -44,10 +45,8 @@ def serve(host: str | None, port: int | None) -> None:
     from bot.runtime import serve as run_server
 
     settings = load_settings()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_server(settings, host=host or settings.host, port=port or settings.port))
-    except KeyboardInterrupt:
-        pass
 
 
 @main.command()

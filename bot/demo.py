@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.channels.sandbox import SandboxChannel
-from bot.dialogue.keywords import Command, help_word
 from bot.config import Settings
 from bot.delivery import deliver
+from bot.dialogue.keywords import Command, help_word
 from bot.domain import Button, ChannelName, InboundMessage, OutboundMessage
 from bot.lessons.models import FreeText, MultipleSelect, Question, Rating, SingleChoice, TrueFalse
 from bot.runtime import DEMO_JOIN_CODE, Runtime, build_runtime, ensure_demo_cohort
