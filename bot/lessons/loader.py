@@ -171,8 +171,16 @@ def validate_model(model: type[M], data: Any, source: SourceMap) -> M:
 def _issue(error: Any, data: Any, source: SourceMap) -> LessonIssue:
     path = _data_path(tuple(error["loc"]), data)
     kind = error["type"]
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        path = (*path, "kind")
     name = str(path[-1]) if path else ""
-    if kind == "extra_forbidden":
+    if kind == "union_tag_invalid":
+        message = (
+            f"unknown kind {error['ctx']['tag']!r}: use one of {error['ctx']['expected_tags']}"
+        )
+    elif kind == "union_tag_not_found":
+        message = f"missing kind: use one of {error['ctx']['expected_tags']}"
+    elif kind == "extra_forbidden":
         message = f"unknown field {name!r}"
     elif kind == "missing" and name == "answer":
         message = "missing: no correct option (add `answer`, the number of the right option)"
@@ -309,7 +317,9 @@ def _without_duplicate_reports(issues: list[LessonIssue]) -> list[LessonIssue]:
     return [
         i
         for i in issues
-        if not (i.file in located and i.field == "questions" and "duplicate question" in i.message)
+        if not (
+            i.file in located and i.field in ("", "questions") and "duplicate question" in i.message
+        )
     ]
 
 

@@ -15,7 +15,6 @@ from pydantic import (
     HttpUrl,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
@@ -134,14 +133,15 @@ class Lesson(_Strict):
     image: ImageSpec | None = None
     questions: list[Question] = Field(min_length=1, max_length=3)
 
-    @model_validator(mode="after")
-    def _unique_question_ids(self) -> Lesson:
+    @field_validator("questions")
+    @classmethod
+    def _unique_question_ids(cls, questions: list[Question]) -> list[Question]:
         seen: set[str] = set()
-        for question in self.questions:
+        for question in questions:
             if question.id in seen:
                 raise ValueError(f"duplicate question id {question.id!r}")
             seen.add(question.id)
-        return self
+        return questions
 
     @staticmethod
     def context(lesson_id: str, *path: str) -> str:
