@@ -1,0 +1,51 @@
+"""The one ASGI app: health, the sandbox chat simulator, and (later) provider webhooks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from bot.channels.base import Channel
+from bot.channels.sandbox import SandboxChannel
+from bot.domain import ChannelName
+from bot.web.health import health_routes
+from bot.web.protocols import DialogueLike, TranslationsLike, UiCatalogsLike
+from bot.web.sandbox import sandbox_routes
+
+__all__ = ["DialogueLike", "TranslationsLike", "UiCatalogsLike", "create_app"]
+
+STATIC_DIR = Path(str(resources.files("bot.web").joinpath("static")))
+
+
+def create_app(
+    *,
+    dialogue: DialogueLike,
+    channels: Mapping[ChannelName, Channel],
+    engine: AsyncEngine,
+    ui: UiCatalogsLike,
+    sandbox_enabled: bool = True,
+    sms_max_segments: int = 3,
+) -> Starlette:
+    """Build the Starlette app; `/sandbox` needs a `SandboxChannel` under `ChannelName.SANDBOX`."""
+    routes: list[BaseRoute] = [*health_routes(engine)]
+    if sandbox_enabled:
+        sandbox = channels.get(ChannelName.SANDBOX)
+        if not isinstance(sandbox, SandboxChannel):
+            raise ValueError("sandbox_enabled needs a SandboxChannel under ChannelName.SANDBOX")
+        routes += sandbox_routes(
+            dialogue=dialogue,
+            channels=channels,
+            sandbox=sandbox,
+            ui=ui,
+            sms_max_segments=sms_max_segments,
+        )
+        routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
+    # Provider webhooks (/webhooks/telegram, /webhooks/twilio/...) join here with the
+    # channels issue.
+    return Starlette(routes=routes)
