@@ -42,6 +42,8 @@ _FRIENDLY = {
 }
 _FRIENDLY_TABLE = str.maketrans(_FRIENDLY)
 
+_GUILLEMET_OPEN = re.compile("«[ \u00a0\u202f]*")
+_GUILLEMET_CLOSE = re.compile("[ \u00a0\u202f]*»")
 _SENTENCE_END = re.compile(r"(?<=[.!?؟।。…])[\"'»”’)\]]*\s+|\n+")
 _WORD_END = re.compile(r"\s+")
 
@@ -99,6 +101,9 @@ def gsm_friendly(text: str) -> str:
     Letters are left alone: real non-Latin scripts stay as they are, and so do accented
     letters outside GSM-7 (ê, ç): changing spelling is the translator's decision.
     """
+    # French guillemets enclose their text with (narrow) spaces; straight quotes do not.
+    text = _GUILLEMET_OPEN.sub('"', text)
+    text = _GUILLEMET_CLOSE.sub('"', text)
     return text.translate(_FRIENDLY_TABLE)
 
 
