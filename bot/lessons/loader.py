@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from bot.i18n import parse_locale
 from bot.lessons.models import BODY_TARGET_CHARS, Course, Lesson
 
 COURSE_FILE = "course.yaml"
@@ -264,6 +265,7 @@ def load_course(course_dir: Path) -> LoadedCourse:
             sources[lesson.id] = source
 
     if course is not None:
+        issues.extend(_locale_issues(course, course_source))
         issues.extend(_listing_issues(course, course_source, lessons, files, sources, broken_ids))
     issues = _without_duplicate_reports(issues)
     if issues:
@@ -278,6 +280,21 @@ def load_course(course_dir: Path) -> LoadedCourse:
         directory=course_dir,
         warnings=_warnings(ordered, sources),
     )
+
+
+def _locale_issues(course: Course, source: SourceMap) -> list[LessonIssue]:
+    issues = []
+    for index, locale in enumerate(course.locales):
+        try:
+            parse_locale(locale)
+        except ValueError:
+            path: FieldPath = ("locales", index)
+            issues.append(
+                LessonIssue(
+                    source.file, source.line(path), format_path(path), f"unknown locale {locale!r}"
+                )
+            )
+    return issues
 
 
 def _declared_id(file: Path, data: Any) -> set[str]:
@@ -428,10 +445,25 @@ def _prerequisite_issues(courses: dict[str, LoadedCourse], known: set[str]) -> l
                 message = "a course cannot require itself"
             elif required not in known:
                 message = f"unknown prerequisite course {required!r}"
+            elif loaded.id in _all_requirements(required, courses):
+                message = f"prerequisites form a cycle: {required!r} requires {loaded.id!r}"
             else:
                 continue
             issues.append(LessonIssue(source.file, source.line(path), format_path(path), message))
     return issues
+
+
+def _all_requirements(course_id: str, courses: dict[str, LoadedCourse]) -> set[str]:
+    """Every course `course_id` requires, directly or through others."""
+    found: set[str] = set()
+    pending = [course_id]
+    while pending:
+        current = courses.get(pending.pop())
+        for required in current.course.requires if current else ():
+            if required not in found:
+                found.add(required)
+                pending.append(required)
+    return found
 
 
 def load_courses(lessons_dir: Path) -> dict[str, LoadedCourse]:

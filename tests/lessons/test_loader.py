@@ -203,3 +203,36 @@ def test_missing_lessons_dir_is_reported(tmp_path: Path) -> None:
     _, issues = scan_courses(tmp_path / "nowhere")
 
     assert issues[0].message == "not a directory"
+
+
+def test_prerequisite_cycle_is_an_error(workspace: Workspace) -> None:
+    other = workspace.lessons / "advanced"
+    other.mkdir()
+    (other / "course.yaml").write_text(
+        "id: advanced\ntitle: Advanced\nlocales: [en]\nlessons: [deep]\nrequires: [civic]\n",
+        encoding="utf-8",
+    )
+    (other / "deep.yaml").write_text(
+        "id: deep\ntitle: Deep\nbody: Text.\nquestions:\n"
+        "  - id: q\n    kind: free_text\n    prompt: Why?\n",
+        encoding="utf-8",
+    )
+    workspace.edit("course.yaml", "lessons:\n", "requires: [advanced]\nlessons:\n")
+
+    courses, issues = scan_courses(workspace.lessons)
+
+    assert courses == {}
+    assert sorted((i.file.parent.name, i.field) for i in issues) == [
+        ("advanced", "requires[0]"),
+        ("civic", "requires[0]"),
+    ]
+    assert "cycle" in issues[0].message
+
+
+def test_unknown_locale_is_an_error(workspace: Workspace) -> None:
+    path = workspace.edit("course.yaml", "locales: [en, fr, ar]", "locales: [en, fr, ar, qq_ZZ]")
+
+    issue = only_issue(workspace)
+
+    assert (issue.file, issue.line, issue.field) == (path, 5, "locales[3]")
+    assert issue.message == "unknown locale 'qq_ZZ'"
