@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, time, tzinfo
 from decimal import Decimal
+from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
 from typing import Protocol
@@ -63,6 +64,8 @@ class CatalogError(ValueError):
     """A catalog file cannot be read; the message names the file and line."""
 
 
+# Cached: the dialogue and the renderer ask for the same few locales on every message.
+@lru_cache(maxsize=512)
 def parse_locale(value: str) -> str:
     """Normalise "pt-BR" or "pt_br" to Babel's "pt_BR"; ValueError naming an unknown value."""
     cleaned = value.strip().replace("-", "_")

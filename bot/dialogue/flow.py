@@ -6,7 +6,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -20,6 +20,7 @@ from bot.dialogue.profile import (
     pick_button,
     role_buttons,
 )
+from bot.dialogue.runner import runner_for
 from bot.domain import (
     Button,
     EventType,
@@ -34,6 +35,7 @@ from bot.i18n import (
     fallback_chain,
     format_number,
     format_percent,
+    is_rtl,
     isolate,
     language_name,
 )
@@ -45,7 +47,7 @@ from bot.store import repository as repo
 from bot.store.db import utcnow
 from bot.store.events import EventRow, append_events
 from bot.store.inbound import mark_processed
-from bot.store.repository import EnrollmentRecord, LearnerRecord
+from bot.store.repository import Db, EnrollmentRecord, LearnerRecord
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,7 @@ class Dialogue:
         locales: Sequence[str] = SHIPPED_LOCALES,
     ) -> None:
         self.engine = engine
+        self.runner = runner_for(engine)
         self.courses = courses
         self.content = content
         self.ui = ui
@@ -86,6 +89,8 @@ class Dialogue:
             if isinstance(question, FreeText)
         ]
         self._chains: dict[tuple[str | None, str], tuple[str, ...]] = {}
+        self._translations: dict[str, UiTranslator] = {}
+        self._rtl: dict[str, bool] = {}
         self._language_words = {
             keywords.normalize(word): locale
             for locale in self.locales
@@ -96,8 +101,7 @@ class Dialogue:
         """The replies to one message, in order ([] for a duplicate or a stopped learner)."""
         now = self.clock()
         try:
-            async with self.engine.begin() as conn:
-                return await _Turn(self, conn, message, now).run()
+            return await self.runner.run(lambda db: _Turn(self, db, message, now).run())
         except Exception:
             # A learner's message must never crash a webhook: log, apologise, change nothing.
             log.exception("dialogue failed on a %s message", message.channel)
@@ -119,16 +123,36 @@ class Dialogue:
         if unknown or not course_ids:
             known = ", ".join(sorted(self.courses)) or "none"
             raise ValueError(f"course_ids: unknown course(s) {unknown or '[]'} (known: {known})")
-        async with self.engine.begin() as conn:
-            return await repo.create_cohort(
-                conn,
+        now = self.clock()
+        return await self.runner.run(
+            lambda db: repo.create_cohort(
+                db,
                 name=name,
                 join_code=join_code,
                 course_ids=course_ids,
                 time_zone=time_zone,
                 pacing=pacing,
-                now=self.clock(),
+                now=now,
             )
+        )
+
+    async def aclose(self) -> None:
+        """Release the dialogue's worker thread and connection (the engine stays open)."""
+        await self.runner.aclose()
+
+    def translations(self, locale: str) -> UiTranslator:
+        """The UI catalog of a locale (cached here: the lookup parses the locale each time)."""
+        found = self._translations.get(locale)
+        if found is None:
+            found = self._translations[locale] = self.ui.translations(locale)
+        return found
+
+    def isolate(self, fragment: str, locale: str) -> str:
+        """`fragment` wrapped in FSI/PDI when `locale` is right to left (cached per locale)."""
+        rtl = self._rtl.get(locale)
+        if rtl is None:
+            rtl = self._rtl[locale] = is_rtl(locale)
+        return isolate(fragment, locale) if rtl else fragment
 
     def chain(self, learner_locale: str | None, source: str) -> tuple[str, ...]:
         """The learner's content fallback chain for a course source locale (cached)."""
@@ -173,11 +197,9 @@ class Dialogue:
 class _Turn:
     """One message's work: reads, the replies, and the writes batched at the end."""
 
-    def __init__(
-        self, dialogue: Dialogue, conn: AsyncConnection, message: InboundMessage, now: datetime
-    ) -> None:
+    def __init__(self, dialogue: Dialogue, db: Db, message: InboundMessage, now: datetime) -> None:
         self.d = dialogue
-        self.conn = conn
+        self.conn = db
         self.message = message
         self.now = now
         self.replies: list[OutboundMessage] = []
@@ -198,10 +220,10 @@ class _Turn:
 
     @property
     def tr(self) -> UiTranslator:
-        return self.d.ui.translations(self.locale)
+        return self.d.translations(self.locale)
 
     def iso(self, fragment: str) -> str:
-        return isolate(fragment, self.locale)
+        return self.d.isolate(fragment, self.locale)
 
     def word(self, command: Command) -> str:
         return self.iso(help_word(command, self.locale))
@@ -256,14 +278,14 @@ class _Turn:
         if self.enrollment_values and self.enrollment is not None:
             await repo.update_enrollment(self.conn, self.enrollment.id, self.enrollment_values)
         await repo.insert_answers(self.conn, self.answers)
-        await append_events(self.conn, self.events)
+        await append_events(_as_async(self.conn), self.events)
 
     # --- dispatch ----------------------------------------------------------------------------
 
     async def run(self) -> list[OutboundMessage]:
         message = self.message
         if message.provider_id is not None and not await mark_processed(
-            self.conn, str(message.channel), message.provider_id, received_at=self.now
+            _as_async(self.conn), str(message.channel), message.provider_id, received_at=self.now
         ):
             return []
         found = await repo.load_learner(self.conn, str(message.channel), message.address)
@@ -580,7 +602,7 @@ class _Turn:
                 channel=self.message.channel,
                 address=self.message.address,
                 locale=locale,
-                ui=self.d.ui.translations(locale),
+                ui=self.d.translations(locale),
                 is_reply=True,
             )
         )
@@ -603,7 +625,7 @@ class _Turn:
             channel=self.message.channel,
             address=self.message.address,
             locale=locale,
-            ui=self.d.ui.translations(locale),
+            ui=self.d.translations(locale),
         )
         if prefix:
             message = _prefixed(message, prefix)
@@ -803,6 +825,12 @@ class _Turn:
         if translations is None:
             return self.d.courses[course_id].course.title
         return translations.course_title(self.learner.locale or self.d.default_locale)
+
+
+def _as_async(db: Db) -> AsyncConnection:
+    # The store's event and inbound helpers are typed for AsyncConnection but only await
+    # `execute` and read `dialect`, which every Db has (see bot.store.repository.Db).
+    return cast(AsyncConnection, db)
 
 
 def _command(text: str) -> Match | None:

@@ -11,6 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.store.db import utcnow
 from bot.store.tables import processed_inbound
 
+# Built once per dialect (False: SQLite, True: PostgreSQL): it runs on every inbound message.
+_MARK = {
+    is_pg: (postgresql.insert if is_pg else sqlite.insert)(
+        processed_inbound
+    ).on_conflict_do_nothing(index_elements=["channel", "provider_id"])
+    for is_pg in (False, True)
+}
+
 
 async def mark_processed(
     conn: AsyncConnection, channel: str, provider_id: str, *, received_at: datetime | None = None
@@ -18,13 +26,13 @@ async def mark_processed(
     """Record a provider id; True the first time, False if it was already recorded."""
     # ON CONFLICT DO NOTHING, not select-then-insert: two processes receiving the same
     # retry at once must not both see "new", and a failed INSERT would abort a PG transaction.
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = (
-        insert(processed_inbound)
-        .values(channel=channel, provider_id=provider_id, received_at=received_at or utcnow())
-        .on_conflict_do_nothing(index_elements=["channel", "provider_id"])
-    )
-    result = await conn.execute(statement)
+    statement = _MARK[conn.dialect.name == "postgresql"]
+    values = {
+        "channel": channel,
+        "provider_id": provider_id,
+        "received_at": received_at or utcnow(),
+    }
+    result = await conn.execute(statement, values)
     return result.rowcount == 1
 
 

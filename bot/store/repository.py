@@ -1,7 +1,8 @@
 """Queries of the learner dialogue: learners, cohorts, enrollments, answers, deliveries.
 
-Every function takes an open `AsyncConnection` so a caller can run one message's
-reads and writes in one transaction; none of them commits.
+Every function takes an open connection (`Db`: an `AsyncConnection`, or a sync
+connection behind `SyncDb`) so a caller can run one message's reads and writes in one
+transaction; none of them commits.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Integer, and_, func, select, tuple_
+from sqlalchemy import Integer, and_, bindparam, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection, CursorResult, Dialect, Row
+from sqlalchemy.sql.base import Executable
 
 from bot.domain import DeliveryKind, DeliveryStatus, LearnerStatus
 from bot.store.tables import answers, cohorts, deliveries, enrollments, learners
@@ -23,6 +24,39 @@ from bot.store.tables import answers, cohorts, deliveries, enrollments, learners
 SELF_PACED = "self_paced"
 ENROLLMENT_ACTIVE = "active"
 ENROLLMENT_COMPLETED = "completed"
+
+
+class Db(Protocol):
+    """What the queries need of a connection: `AsyncConnection` and `SyncDb` both fit."""
+
+    @property
+    def dialect(self) -> Dialect:
+        """The database dialect (for ON CONFLICT flavours)."""
+        ...
+
+    async def execute(
+        self, statement: Executable, parameters: Any = None, /
+    ) -> CursorResult[*tuple[Any, ...]]:
+        """Run one statement (a list of parameter dicts runs it as executemany)."""
+        ...
+
+
+class SyncDb:
+    """A sync `Connection` used from a coroutine running in the thread that owns it."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    @property
+    def dialect(self) -> Dialect:
+        """The database dialect."""
+        return self.connection.dialect
+
+    async def execute(
+        self, statement: Executable, parameters: Any = None, /
+    ) -> CursorResult[*tuple[Any, ...]]:
+        """Run one statement, blocking this (worker) thread: SQLite calls take microseconds."""
+        return self.connection.execute(statement, parameters)
 
 
 @dataclass(slots=True)
@@ -139,28 +173,32 @@ def _enrollment(row: Any) -> EnrollmentRecord | None:
     )
 
 
+# Built once: statement construction and cache-key generation cost more than SQLite's work.
+_LOAD_LEARNER = (
+    select(*_LEARNER_COLUMNS, *_ENROLLMENT_COLUMNS)
+    .select_from(
+        learners.outerjoin(enrollments, enrollments.c.id == _latest_enrollment).outerjoin(
+            cohorts, cohorts.c.id == enrollments.c.cohort_id
+        )
+    )
+    .where(learners.c.channel == bindparam("channel"), learners.c.address == bindparam("address"))
+)
+_UPDATE_LEARNER = learners.update().where(learners.c.id == bindparam("learner_id_"))
+_UPDATE_ENROLLMENT = enrollments.update().where(enrollments.c.id == bindparam("enrollment_id_"))
+_INSERT_ANSWERS = answers.insert()
+
+
 async def load_learner(
-    conn: AsyncConnection, channel: str, address: str
+    conn: Db, channel: str, address: str
 ) -> tuple[LearnerRecord, EnrollmentRecord | None] | None:
     """The learner at (channel, address) with their current enrollment, in one query."""
-    query = (
-        select(*_LEARNER_COLUMNS, *_ENROLLMENT_COLUMNS)
-        .select_from(
-            learners.outerjoin(enrollments, enrollments.c.id == _latest_enrollment).outerjoin(
-                cohorts, cohorts.c.id == enrollments.c.cohort_id
-            )
-        )
-        .where(learners.c.channel == channel, learners.c.address == address)
-    )
-    row = (await conn.execute(query)).first()
+    row = (await conn.execute(_LOAD_LEARNER, {"channel": channel, "address": address})).first()
     if row is None:
         return None
     return _learner(row), _enrollment(row)
 
 
-async def create_learner(
-    conn: AsyncConnection, channel: str, address: str, now: datetime
-) -> LearnerRecord:
+async def create_learner(conn: Db, channel: str, address: str, now: datetime) -> LearnerRecord:
     """A new active learner with a random opaque learner_key."""
     key = str(uuid.uuid4())
     result = await conn.execute(
@@ -191,9 +229,10 @@ async def create_learner(
     )
 
 
-async def update_learner(conn: AsyncConnection, learner_id: int, values: Mapping[str, Any]) -> None:
+async def update_learner(conn: Db, learner_id: int, values: Mapping[str, Any]) -> None:
     """Set some learner columns (and updated_at if given)."""
-    await conn.execute(learners.update().where(learners.c.id == learner_id).values(**values))
+    # SET columns come from the parameter names, so one prepared statement fits every set.
+    await conn.execute(_UPDATE_LEARNER, {**values, "learner_id_": learner_id})
 
 
 def _cohort(row: Row[Any]) -> CohortRecord:
@@ -208,7 +247,7 @@ def _cohort(row: Row[Any]) -> CohortRecord:
     )
 
 
-async def find_cohort(conn: AsyncConnection, join_code: str) -> CohortRecord | None:
+async def find_cohort(conn: Db, join_code: str) -> CohortRecord | None:
     """The cohort with this join code (codes are stored and matched upper-case)."""
     row = (
         await conn.execute(select(cohorts).where(cohorts.c.join_code == join_code.strip().upper()))
@@ -217,7 +256,7 @@ async def find_cohort(conn: AsyncConnection, join_code: str) -> CohortRecord | N
 
 
 async def create_cohort(
-    conn: AsyncConnection,
+    conn: Db,
     *,
     name: str,
     join_code: str,
@@ -250,7 +289,7 @@ async def create_cohort(
 
 
 async def find_enrollment(
-    conn: AsyncConnection, learner_id: int, cohort: CohortRecord
+    conn: Db, learner_id: int, cohort: CohortRecord
 ) -> EnrollmentRecord | None:
     """The learner's enrollment in this cohort, if any."""
     row = (
@@ -277,7 +316,7 @@ async def find_enrollment(
 
 
 async def create_enrollment(
-    conn: AsyncConnection, learner_id: int, cohort: CohortRecord, now: datetime
+    conn: Db, learner_id: int, cohort: CohortRecord, now: datetime
 ) -> EnrollmentRecord:
     """Enrol a learner at the start of the cohort's first course."""
     result = await conn.execute(
@@ -307,23 +346,19 @@ async def create_enrollment(
     )
 
 
-async def update_enrollment(
-    conn: AsyncConnection, enrollment_id: int, values: Mapping[str, Any]
-) -> None:
+async def update_enrollment(conn: Db, enrollment_id: int, values: Mapping[str, Any]) -> None:
     """Set some enrollment columns."""
-    await conn.execute(
-        enrollments.update().where(enrollments.c.id == enrollment_id).values(**values)
-    )
+    await conn.execute(_UPDATE_ENROLLMENT, {**values, "enrollment_id_": enrollment_id})
 
 
-async def insert_answers(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+async def insert_answers(conn: Db, rows: Sequence[Mapping[str, Any]]) -> None:
     """Record answers (columns of the answers table), in one statement."""
     if rows:
-        await conn.execute(answers.insert(), list(rows))
+        await conn.execute(_INSERT_ANSWERS, list(rows))
 
 
 async def record_lesson_sent(
-    conn: AsyncConnection,
+    conn: Db,
     *,
     enrollment_id: int,
     lesson_id: str,
@@ -362,7 +397,7 @@ async def record_lesson_sent(
     await conn.execute(statement)
 
 
-async def first_try_score(conn: AsyncConnection, enrollment_id: int) -> tuple[int, int]:
+async def first_try_score(conn: Db, enrollment_id: int) -> tuple[int, int]:
     """(graded questions answered, of which right at the first attempt) for an enrollment."""
     query = select(
         func.count(),
@@ -372,12 +407,12 @@ async def first_try_score(conn: AsyncConnection, enrollment_id: int) -> tuple[in
         answers.c.attempt == 1,
         answers.c.correct.is_not(None),
     )
-    answered, right = (await conn.execute(query)).one()
-    return int(answered), int(right)
+    row = (await conn.execute(query)).one()
+    return int(row[0]), int(row[1])
 
 
 async def delete_personal_data(
-    conn: AsyncConnection,
+    conn: Db,
     learner: LearnerRecord,
     *,
     free_text_questions: Iterable[tuple[str, str, str]],

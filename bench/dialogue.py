@@ -1,0 +1,180 @@
+"""Answers per second through `Dialogue.handle` on SQLite, against bare single-row inserts.
+
+    .venv/bin/python bench/dialogue.py [--learners 1000] [--answers 2000] [--runs 5]
+
+Each run: a fresh migrated SQLite file store; `--learners` learners join a self-paced
+cohort (language, profile skipped) and sit on the first quiz question; then `--answers`
+replies ("1" or "2", seeded, so a mix of right and wrong) go through `Dialogue.handle`,
+timed; then, on the same engine, the same number of single-row inserts, each in its own
+transaction, timed as the baseline. Prints each run and the medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.dialogue import Dialogue  # noqa: E402
+from bot.domain import ChannelName, EventType, InboundMessage  # noqa: E402
+from bot.i18n import UiCatalogs  # noqa: E402
+from bot.lessons.catalogs import CourseTranslations, load_translations  # noqa: E402
+from bot.lessons.loader import LoadedCourse, load_courses  # noqa: E402
+from bot.store import migrate  # noqa: E402
+from bot.store.db import create_engine, utcnow  # noqa: E402
+from bot.store.tables import events  # noqa: E402
+
+SHIPPED_COURSE = "digital-skills"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One run's figures."""
+
+    answers_per_s: float
+    inserts_per_s: float
+
+    @property
+    def ratio(self) -> float:
+        """Answers per second as a share of bare inserts per second."""
+        return self.answers_per_s / self.inserts_per_s
+
+
+def generated_course(directory: Path) -> Path:
+    """A small course (3 lessons of 3 questions) for when the shipped one is missing."""
+    course = directory / "bench-course"
+    course.mkdir(parents=True)
+    lesson_ids = [f"lesson-{n}" for n in range(1, 4)]
+    (course / "course.yaml").write_text(
+        yaml.safe_dump(
+            {"id": "bench-course", "title": "Bench", "locales": ["en"], "lessons": lesson_ids}
+        )
+    )
+    for lesson_id in lesson_ids:
+        questions = [
+            {
+                "id": f"q{q}",
+                "kind": "single_choice",
+                "prompt": f"Question {q}?",
+                "options": [{"text": "Right", "feedback": "Yes."}, {"text": "Wrong"}],
+                "answer": 1,
+            }
+            for q in range(1, 4)
+        ]
+        (course / f"{lesson_id}.yaml").write_text(
+            yaml.safe_dump(
+                {"id": lesson_id, "title": lesson_id, "body": "Body.", "questions": questions}
+            )
+        )
+    return directory
+
+
+def load_content() -> tuple[Mapping[str, LoadedCourse], Mapping[str, CourseTranslations], str]:
+    """The shipped course with its translations, or a generated one."""
+    lessons_dir = ROOT / "lessons"
+    if (lessons_dir / SHIPPED_COURSE / "course.yaml").is_file():
+        courses = load_courses(lessons_dir)
+        return courses, load_translations(courses.values(), ROOT / "locales"), SHIPPED_COURSE
+    print("shipped course missing: using a generated course", file=sys.stderr)
+    courses = load_courses(generated_course(Path(tempfile.mkdtemp())))
+    return courses, load_translations(courses.values(), ROOT / "locales"), "bench-course"
+
+
+async def one_run(
+    run: int,
+    courses: Mapping[str, LoadedCourse],
+    content: Mapping[str, CourseTranslations],
+    course_id: str,
+    learners: int,
+    answers: int,
+) -> RunResult:
+    """Set up a store with learners on a question, then time answers and bare inserts."""
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+        await asyncio.to_thread(migrate.upgrade, url)
+        engine = create_engine(url)
+        try:
+            dialogue = Dialogue(engine, courses, content, UiCatalogs(ROOT / "locales"))
+            await dialogue.create_cohort(name="Bench", join_code="BENCH", course_ids=[course_id])
+            counter = iter(range(10**9))
+
+            def inbound(address: str, text: str) -> InboundMessage:
+                return InboundMessage(
+                    ChannelName.SMS, address, text, provider_id=f"r{run}-{next(counter)}"
+                )
+
+            addresses = [f"+1555{run:02d}{n:06d}" for n in range(learners)]
+            for address in addresses:
+                for text in ("JOIN BENCH", "2", "SKIP", "SKIP", "SKIP"):
+                    await dialogue.handle(inbound(address, text))
+            # Seeded "1"/"2": right or wrong depending on the question, always understood.
+            rng = random.Random(run)
+            messages = [
+                inbound(addresses[n % learners], rng.choice("12")) for n in range(answers)
+            ]
+            start = time.perf_counter()
+            for message in messages:
+                replies = await dialogue.handle(message)
+                if not replies:
+                    raise RuntimeError(f"no reply to {message}")
+            answers_per_s = answers / (time.perf_counter() - start)
+
+            now = utcnow()
+            start = time.perf_counter()
+            for n in range(answers):
+                async with engine.begin() as conn:
+                    await conn.execute(
+                        events.insert().values(
+                            occurred_at=now, type=EventType.ANSWERED.value, learner_key=f"k{n}"
+                        )
+                    )
+            inserts_per_s = answers / (time.perf_counter() - start)
+        finally:
+            await engine.dispose()
+    return RunResult(answers_per_s, inserts_per_s)
+
+
+async def main() -> None:
+    """Parse arguments, run, print each run and the medians."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--learners", type=int, default=1000)
+    parser.add_argument("--answers", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    # More answers than 3 per learner would run past the first lesson's quiz.
+    if not 1 <= args.answers <= 3 * args.learners:
+        parser.error("--answers must be between 1 and 3 x --learners")
+    courses, content, course_id = load_content()
+    print(
+        f"course {course_id}, {args.learners} learners, {args.answers} answers per run, "
+        f"SQLite file store, Python {sys.version.split()[0]}"
+    )
+    results = []
+    for run in range(1, args.runs + 1):
+        result = await one_run(run, courses, content, course_id, args.learners, args.answers)
+        results.append(result)
+        print(
+            f"run {run}: {result.answers_per_s:8.0f} answers/s   "
+            f"{result.inserts_per_s:8.0f} inserts/s   ratio {result.ratio:.2f}"
+        )
+    print(
+        f"median: {statistics.median(r.answers_per_s for r in results):8.0f} answers/s   "
+        f"{statistics.median(r.inserts_per_s for r in results):8.0f} inserts/s   "
+        f"ratio {statistics.median(r.ratio for r in results):.2f}"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
