@@ -247,6 +247,7 @@ def language_name(locale: str) -> str:
     return name[:1].upper() + name[1:]
 
 
+@lru_cache(maxsize=512)
 def is_rtl(locale: str) -> bool:
     """Whether the locale is written right to left."""
     return Locale.parse(parse_locale(locale)).text_direction == "rtl"
