@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Integer, MetaData, inspect
@@ -77,3 +79,36 @@ async def test_downgrade_to_base_removes_every_table(database_url: str) -> None:
 
     assert await table_names(database_url) == {"alembic_version"}
     assert await asyncio.to_thread(migrate.current, database_url) is None
+
+
+async def test_upgrade_may_be_called_directly_from_async_code(database_url: str) -> None:
+    migrate.upgrade(database_url)
+
+    assert migrate.current(database_url) == migrate.head()
+
+
+async def test_upgrades_from_several_threads_are_serialised(database_url: str) -> None:
+    await asyncio.gather(*(asyncio.to_thread(migrate.upgrade, database_url) for _ in range(3)))
+
+    assert await schema_differences(database_url) == []
+
+
+# SQLite is migrated by one process; the lock between processes is PostgreSQL's.
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_upgrades_from_several_processes_at_once_all_succeed(database_url: str) -> None:
+    # Several bot processes starting `serve` against one PostgreSQL database.
+    script = "import sys; from bot.store import migrate; migrate.upgrade(sys.argv[1])"
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", script, database_url, stderr=asyncio.subprocess.PIPE
+        )
+        for _ in range(3)
+    ]
+
+    results = await asyncio.gather(*(process.communicate() for process in processes))
+
+    assert [
+        (process.returncode, err) for process, (_, err) in zip(processes, results, strict=True)
+    ] == [(0, b"")] * 3
+    assert await schema_differences(database_url) == []

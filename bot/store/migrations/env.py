@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
 
 from bot.store.db import create_engine
 from bot.store.tables import metadata
 
 config = context.config
+
+# Any fixed 64-bit number, the same in every learnbot process: the advisory lock's name.
+POSTGRES_MIGRATION_LOCK = 0x1EA2_B07_0001
 
 
 def _database_url() -> str:
@@ -35,6 +39,12 @@ def _configure(connection: Connection) -> None:
 def _run_sync(connection: Connection) -> None:
     _configure(connection)
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Several processes may start `serve` at once: the first migrates, the others
+            # wait here, then find the database at head and do nothing.
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": POSTGRES_MIGRATION_LOCK}
+            )
         context.run_migrations()
 
 
