@@ -49,6 +49,7 @@ async def export_events_csv(
 ) -> int:
     """Write the event log as CSV to `out`, oldest first; return the number of events written.
 
+    `since` keeps events from that date's midnight UTC on; `cohort_id` keeps one cohort's.
     Learners appear as HMAC pseudonyms of their learner_key. Raw addresses (phone numbers,
     chat ids) are added only with `include_addresses`, which admins must ask for explicitly.
     """
