@@ -121,9 +121,7 @@ async def one_run(
                     await dialogue.handle(inbound(address, text))
             # Seeded "1"/"2": right or wrong depending on the question, always understood.
             rng = random.Random(run)
-            messages = [
-                inbound(addresses[n % learners], rng.choice("12")) for n in range(answers)
-            ]
+            messages = [inbound(addresses[n % learners], rng.choice("12")) for n in range(answers)]
             start = time.perf_counter()
             for message in messages:
                 replies = await dialogue.handle(message)

@@ -324,6 +324,8 @@ class _Turn:
             await self.command(match)
             return
         state = self.learner.dialogue_state or ""
+        if payload is not None and payload.startswith("lang:") and not state:
+            state = LANGUAGE  # a language button pressed from an older menu
         if state.startswith(LANGUAGE):
             await self.choose_language(state)
         elif state.startswith(PROFILE):

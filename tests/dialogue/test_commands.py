@@ -99,7 +99,7 @@ async def test_help_uses_the_learners_keywords(chat: Chat) -> None:
     assert "ARRÊT" in text and "SUIVANT" in text
 
 
-async def test_arabic_help_isolates_nothing_but_ltr_fragments(chat: Chat) -> None:
+async def test_arabic_progress_isolates_numbers(chat: Chat) -> None:
     await chat.send("انضم TEAM1")
     await chat.send("", payload="lang:ar")
     await chat.send("تخطي")
