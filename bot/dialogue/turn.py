@@ -1,0 +1,329 @@
+"""One inbound message's turn: de-duplicate, find the learner, dispatch, write, reply."""
+
+from __future__ import annotations
+
+import re
+
+from bot.dialogue.context import as_async
+from bot.dialogue.keywords import Command, Match, find_command, help_word, is_yes, yes_word
+from bot.dialogue.lessons import LessonTurn
+from bot.dialogue.profile import (
+    SKIP_PAYLOAD,
+    gender_buttons,
+    parse_country,
+    pick_button,
+    role_buttons,
+)
+from bot.domain import Button, EventType, LearnerStatus, OutboundMessage
+from bot.i18n import language_name
+from bot.store import repository as repo
+from bot.store.inbound import mark_processed
+
+# States kept in learners.dialogue_state between messages.
+CONFIRM_DELETE = "confirm_delete"
+LANGUAGE = "language"  # "language>profile" / "language>lesson": what follows the choice
+PROFILE = "profile:"  # "profile:role", "profile:country", "profile:gender"
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,31}$")
+
+
+class Turn(LessonTurn):
+    """A whole turn: commands, joining, language and profile on top of the lesson steps."""
+
+    # --- dispatch ----------------------------------------------------------------------------
+
+    async def run(self) -> list[OutboundMessage]:
+        """Handle the message: the replies, after writing what changed."""
+        message = self.message
+        if message.provider_id is not None and not await mark_processed(
+            as_async(self.conn), str(message.channel), message.provider_id, received_at=self.now
+        ):
+            return []
+        found = await repo.load_learner(self.conn, str(message.channel), message.address)
+        if found is None:
+            self.learner = await repo.create_learner(
+                self.conn, str(message.channel), message.address, self.now
+            )
+        else:
+            self.learner, self.enrollment = found
+            self.learner_values["last_inbound_at"] = self.now
+        await self.dispatch(_command(message.text))
+        await self.flush()
+        return self.replies
+
+    async def dispatch(self, match: Match | None) -> None:
+        """Route the message: stopped, confirmation, command, state, answer or hint."""
+        text, payload = self.message.text, self.message.payload
+        if match is not None and self.learner.locale is None:
+            self.hint_locale = match.locale
+        status = self.learner.status
+        if status == LearnerStatus.STOPPED:
+            if match is not None and match.command == Command.START:
+                await self.restart()
+            return  # a stopped learner receives nothing at all until START
+        if status != LearnerStatus.ACTIVE:
+            # Paused (unanswered reminders) or marked unreachable: a reply proves otherwise.
+            self.set_learner(status=LearnerStatus.ACTIVE.value)
+        if self.learner.dialogue_state == CONFIRM_DELETE:
+            if payload == "yes" or (payload is None and is_yes(text)):
+                await self.delete()
+                return
+            self.set_state(None)
+            self.say(self.tr.gettext("Deletion cancelled: your data is kept."))
+            if match is None or match.command == Command.DELETE or payload == "no":
+                return
+        if match is not None and match.command != Command.SKIP:
+            await self.command(match)
+            return
+        state = self.learner.dialogue_state or ""
+        if payload is not None and payload.startswith("lang:") and not state:
+            state = LANGUAGE  # a language button pressed from an older menu
+        if state.startswith(LANGUAGE):
+            await self.choose_language(state)
+        elif state.startswith(PROFILE):
+            await self.profile_reply(state.removeprefix(PROFILE), skip=match is not None)
+        elif self.enrollment is not None and self.enrollment.question_index is not None:
+            await self.answer()
+        elif match is not None:  # SKIP with nothing to skip
+            self.hint()
+        elif self.enrollment is None and _CODE.match(text.strip()) and _looks_like_code(text):
+            await self.join(text.strip())
+        else:
+            self.hint()
+
+    async def command(self, match: Match) -> None:
+        """Carry out a command."""
+        command = match.command
+        if command == Command.STOP:
+            self.stop()
+        elif command == Command.START:
+            if match.argument and await repo.find_cohort(self.conn, match.argument):
+                await self.join(match.argument)  # a deep link: /start ABC123
+            else:
+                await self.restart()
+        elif command == Command.JOIN:
+            if match.argument:
+                await self.join(match.argument)
+            else:
+                code = self.iso(help_word(Command.JOIN, self.locale) + " ABC123")
+                self.say(
+                    self.tr.gettext("Send %(join)s followed by your cohort code, e.g. %(example)s.")
+                    % {"join": self.word(Command.JOIN), "example": code}
+                )
+        elif command == Command.DELETE:
+            self.set_state(CONFIRM_DELETE)
+            tr = self.tr
+            self.say(
+                tr.gettext(
+                    "This deletes your number, language, profile and written answers, and stops "
+                    "all messages. Reply %(yes)s to confirm; anything else cancels."
+                )
+                % {"yes": self.iso(yes_word(self.locale))},
+                buttons=(Button(tr.gettext("Yes, delete"), "yes"), Button(tr.gettext("No"), "no")),
+            )
+        elif command == Command.HELP:
+            self.help()
+        elif command == Command.LANGUAGE:
+            self.ask_language(LANGUAGE)
+        elif command == Command.PROGRESS:
+            await self.progress()
+        elif command == Command.NEXT:
+            await self.next_lesson()
+
+    # --- commands ----------------------------------------------------------------------------
+
+    def help(self) -> None:
+        """HELP: the commands, with their keywords in the learner's language."""
+        tr = self.tr
+        lines = [
+            tr.gettext("You can send:"),
+            tr.gettext("%(word)s: the next lesson") % {"word": self.word(Command.NEXT)},
+            tr.gettext("%(word)s: your progress and quiz score")
+            % {"word": self.word(Command.PROGRESS)},
+            tr.gettext("%(word)s: choose your language") % {"word": self.word(Command.LANGUAGE)},
+            tr.gettext("%(word)s + code: join a cohort") % {"word": self.word(Command.JOIN)},
+            tr.gettext("%(word)s: stop all messages") % {"word": self.word(Command.STOP)},
+            tr.gettext("%(word)s: receive messages again") % {"word": self.word(Command.START)},
+            tr.gettext("%(word)s: delete your data") % {"word": self.word(Command.DELETE)},
+            tr.gettext("To answer a question, reply with the number of your choice."),
+        ]
+        self.say("\n".join(lines))
+
+    def stop(self) -> None:
+        """STOP: no more messages until START."""
+        self.set_learner(status=LearnerStatus.STOPPED.value, dialogue_state=None)
+        self.event(EventType.STOPPED)
+        self.say(
+            self.tr.gettext(
+                "You will not receive any more messages. Send %(start)s at any time to resume."
+            )
+            % {"start": self.word(Command.START)}
+        )
+
+    async def restart(self) -> None:
+        """START: messages on again (if stopped), then where the learner was."""
+        if self.learner.status == LearnerStatus.STOPPED:
+            self.set_learner(status=LearnerStatus.ACTIVE.value)
+            self.event(EventType.RESTARTED)
+            self.say(self.tr.gettext("Welcome back! Your messages are on again."))
+            self.resume()
+        elif self.enrollment is None:
+            self.hint()
+        else:
+            self.say(self.tr.gettext("Welcome back!"))
+            self.resume()
+
+    async def delete(self) -> None:
+        """Confirmed DELETE MY DATA: personal data gone, a tombstone event, one goodbye."""
+        learner, tr, locale = self.learner, self.tr, self.locale
+        await repo.delete_personal_data(
+            self.conn, learner, free_text_questions=self.d.free_text_questions, now=self.now
+        )
+        self.learner_values.clear()  # the row is final: nothing more may be written to it
+        self.enrollment = None  # the tombstone event names no cohort: it is about the person
+        self.event(EventType.DATA_DELETED, detail={"tombstone": learner.learner_key})
+        self.say(
+            tr.gettext(
+                "Your data has been deleted and you will receive no more messages. "
+                "If you write again, you will start as a new learner."
+            ),
+            locale=locale,
+        )
+
+    # --- joining -----------------------------------------------------------------------------
+
+    async def join(self, code: str) -> None:
+        """Join the cohort with this code, then language, profile and first lesson."""
+        tr = self.tr
+        cohort = await repo.find_cohort(self.conn, code)
+        if cohort is None or cohort.status != "active":
+            self.say(
+                tr.gettext(
+                    "No cohort has the code %(code)s. Check the code with your trainer and "
+                    "send it again."
+                )
+                % {"code": self.iso(code.upper())}
+            )
+            return
+        existing = await repo.find_enrollment(self.conn, self.learner.id, cohort)
+        if existing is not None:
+            self.enrollment = existing
+            self.say(tr.gettext("You are already in %(cohort)s.") % {"cohort": cohort.name})
+            self.resume()
+            return
+        # The profile is asked once, at a learner's first cohort (no current enrollment).
+        first = self.enrollment is None
+        self.enrollment = await repo.create_enrollment(self.conn, self.learner.id, cohort, self.now)
+        self.event(EventType.ENROLLED)
+        self.say(tr.gettext("Welcome to %(cohort)s!") % {"cohort": cohort.name})
+        after = "profile" if first else "lesson"
+        if self.learner.locale is None:
+            self.ask_language(f"{LANGUAGE}>{after}")
+        else:
+            await self.continue_with(after)
+
+    async def continue_with(self, step: str) -> None:
+        """The step after the language choice: the profile or the first lesson."""
+        if step == "profile":
+            self.ask_profile("role")
+        elif step == "lesson":
+            await self.first_lesson()
+
+    def ask_language(self, state: str) -> None:
+        """Offer every language in its own name."""
+        self.set_state(state)
+        buttons = [Button(language_name(code), f"lang:{code}") for code in self.d.locales]
+        # Each language is named in its own language, so this prompt is the only text in ours.
+        self.say(self.tr.gettext("Choose your language:"), buttons=buttons)
+
+    async def choose_language(self, state: str) -> None:
+        """Set the language picked by payload, number or name."""
+        locale = self.d.match_language(self.message.text, self.message.payload)
+        if locale is None:
+            self.say(self.tr.gettext("Please choose one of the languages by its number."))
+            self.ask_language(state)
+            return
+        self.set_learner(locale=locale)
+        self.set_state(None)
+        self.event(EventType.LANGUAGE_CHANGED, locale=locale)
+        self.say(
+            self.tr.gettext("Language set: %(language)s.") % {"language": language_name(locale)}
+        )
+        _, _, after = state.partition(">")
+        if after:
+            await self.continue_with(after)
+        else:
+            self.resume()
+
+    def ask_profile(self, field: str) -> None:
+        """Ask one optional profile question."""
+        self.set_state(PROFILE + field)
+        tr = self.tr
+        if field == "role":
+            self.say(
+                tr.gettext(
+                    "Three optional questions help us improve the course for people like you. "
+                    "What is your role?"
+                ),
+                buttons=role_buttons(tr),
+            )
+        elif field == "country":
+            self.say(
+                tr.gettext("Which country do you work in? Write its name, or send %(skip)s.")
+                % {"skip": self.word(Command.SKIP)},
+                buttons=(Button(tr.gettext("Skip"), SKIP_PAYLOAD),),
+            )
+        else:
+            self.say(tr.gettext("What is your gender?"), buttons=gender_buttons(tr))
+
+    async def profile_reply(self, field: str, *, skip: bool) -> None:
+        """Store (or skip) a profile answer and ask the next one."""
+        text, payload = self.message.text, self.message.payload
+        value: str | None = None
+        if not skip and payload != SKIP_PAYLOAD:
+            if field == "country":
+                value = parse_country(text) if payload is None else None
+            else:
+                buttons = role_buttons(self.tr) if field == "role" else gender_buttons(self.tr)
+                picked = pick_button(buttons, text, payload)
+                if picked == SKIP_PAYLOAD:
+                    skip = True
+                elif picked is not None:
+                    value = picked.partition(":")[2]
+            if value is None and not skip:
+                self.say(
+                    self.tr.gettext(
+                        "Sorry, I did not understand. Choose an option or send %(skip)s."
+                    )
+                    % {"skip": self.word(Command.SKIP)}
+                )
+                self.ask_profile(field)
+                return
+        if value is not None:
+            self.set_learner(**{f"profile_{field}": value})
+            self.event(EventType.PROFILE_UPDATED, detail={"field": field})
+        following = {"role": "country", "country": "gender"}.get(field)
+        if following is not None:
+            self.ask_profile(following)
+        else:
+            self.set_state(None)
+            self.say(self.tr.gettext("Thank you!"))
+            await self.first_lesson()
+
+
+def _command(text: str) -> Match | None:
+    """A command, when the whole message is one (free text may start with "stop ...")."""
+    match = find_command(text)
+    if match is None:
+        return None
+    if match.command == Command.JOIN:
+        return match
+    single_argument = bool(match.argument) and len(match.argument.split()) == 1
+    if match.command == Command.START and (not match.argument or single_argument):
+        return match  # /start or /start <deep-link payload>
+    return match if not match.argument else None
+
+
+def _looks_like_code(text: str) -> bool:
+    """A bare word that is probably a join code: it has a digit or is written in capitals."""
+    word = text.strip()
+    return any(c.isdigit() for c in word) or word.isupper()
