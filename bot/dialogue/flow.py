@@ -147,10 +147,6 @@ class Dialogue:
             self._chains[key] = chain
         return chain
 
-    def lesson_in(self, course_id: str, lesson_id: str, learner_locale: str | None) -> Lesson:
-        """A lesson localized for a learner, with the locale chosen by the fallback chain."""
-        return self.localized(course_id, lesson_id, learner_locale)[0]
-
     def localized(
         self, course_id: str, lesson_id: str, learner_locale: str | None
     ) -> tuple[Lesson, str]:

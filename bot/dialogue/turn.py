@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from bot.dialogue.context import as_async
 from bot.dialogue.keywords import Command, Match, find_command, help_word, is_yes, yes_word
@@ -19,6 +20,9 @@ from bot.i18n import language_name
 from bot.store import repository as repo
 from bot.store.inbound import mark_processed
 
+# last_inbound_at is rewritten at most this often: it times WhatsApp's 24-hour window, where
+# a minute early is harmless, and skipping the write saves a statement on most quiz replies.
+LAST_INBOUND_PRECISION = timedelta(minutes=1)
 # States kept in learners.dialogue_state between messages.
 CONFIRM_DELETE = "confirm_delete"
 LANGUAGE = "language"  # "language>profile" / "language>lesson": what follows the choice
@@ -45,7 +49,9 @@ class Turn(LessonTurn):
             )
         else:
             self.learner, self.enrollment = found
-            self.learner_values["last_inbound_at"] = self.now
+            last = self.learner.last_inbound_at
+            if last is None or self.now - last >= LAST_INBOUND_PRECISION:
+                self.learner_values["last_inbound_at"] = self.now
         await self.dispatch(_command(message.text))
         await self.flush()
         return self.replies

@@ -74,6 +74,7 @@ class LearnerRecord:
     profile_role: str | None
     profile_country: str | None
     profile_gender: str | None
+    last_inbound_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -117,6 +118,7 @@ _LEARNER_COLUMNS = (
     learners.c.profile_role,
     learners.c.profile_country,
     learners.c.profile_gender,
+    learners.c.last_inbound_at,
 )
 _ENROLLMENT_COLUMNS = (
     enrollments.c.id.label("e_id"),
@@ -153,6 +155,7 @@ def _learner(row: Any) -> LearnerRecord:
         profile_role=row.profile_role,
         profile_country=row.profile_country,
         profile_gender=row.profile_gender,
+        last_inbound_at=row.last_inbound_at,
     )
 
 

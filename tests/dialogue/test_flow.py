@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from sqlalchemy import select
 
 from bot.dialogue import Dialogue
@@ -159,3 +161,16 @@ async def test_help_lists_commands_in_the_learners_language(chat: Chat) -> None:
     text = await chat.say("help")
     for word in ("NEXT", "PROGRESS", "LANGUAGE", "STOP", "START", "DELETE MY DATA"):
         assert word in text
+
+
+async def test_last_inbound_at_is_kept_to_the_minute(chat: Chat, dialogue: Dialogue) -> None:
+    start = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    now = [start]
+    dialogue.clock = lambda: now[0]
+    await chat.send("hello")
+    now[0] = start + timedelta(seconds=30)
+    await chat.send("hello again")
+    assert (await chat.learner()).last_inbound_at == start
+    now[0] = start + timedelta(minutes=2)
+    await chat.send("and again")
+    assert (await chat.learner()).last_inbound_at == start + timedelta(minutes=2)
