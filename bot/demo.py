@@ -118,4 +118,4 @@ async def run_demo(settings: Settings, *, locale: str, out: TextIO) -> None:
                     await session.answer(question, locale, wrong_first=index == 0)
             await session.say(help_word(Command.PROGRESS, locale))
         finally:
-            await runtime.engine.dispose()
+            await runtime.close()

@@ -39,6 +39,11 @@ class Runtime:
     dialogue: Dialogue
     channels: Mapping[ChannelName, Channel]
 
+    async def close(self) -> None:
+        """Release the dialogue's connections and the engine's pool."""
+        await self.dialogue.aclose()
+        await self.engine.dispose()
+
     def app(self) -> Starlette:
         """The ASGI app serving health, the sandbox and (later) the provider webhooks."""
         return create_app(
@@ -96,4 +101,4 @@ async def serve(settings: Settings, *, host: str, port: int) -> None:
         log.info("sandbox at http://%s:%s/sandbox", host, port)
         await uvicorn.Server(config).serve()
     finally:
-        await runtime.engine.dispose()
+        await runtime.close()

@@ -74,8 +74,8 @@ COMMAND_WORDS: Mapping[str, Mapping[Command, tuple[str, ...]]] = {
         Command.LANGUAGE: ("LÍNGUA", "IDIOMA"),
         Command.STOP: ("PARAR", "SAIR", "CANCELAR"),
         Command.START: ("INICIAR", "COMEÇAR", "RETOMAR"),
-        Command.DELETE: ("APAGAR MEUS DADOS", "APAGAR OS MEUS DADOS", "EXCLUIR MEUS DADOS"),
-        Command.SKIP: ("PULAR",),
+        Command.DELETE: ("APAGAR OS MEUS DADOS", "APAGAR MEUS DADOS", "EXCLUIR MEUS DADOS"),
+        Command.SKIP: ("SALTAR", "PULAR"),
     },
     "sw": {
         Command.JOIN: ("JIUNGE",),

@@ -184,11 +184,10 @@ class LessonTurn(TurnContext):
         if verdict.correct is False and attempt < MAX_ATTEMPTS:
             self.set_enrollment(attempt=attempt)
             feedback = verdict.feedback or tr.gettext("Not quite.")
+            # gettext outside the f-string: Babel's extractor does not look inside f-strings.
+            try_again = tr.gettext("Try again.")
             self.send_question(
-                enrollment.course_id,
-                enrollment.lesson_id,
-                index,
-                prefix=f"{feedback}\n{tr.gettext('Try again.')}",
+                enrollment.course_id, enrollment.lesson_id, index, prefix=f"{feedback}\n{try_again}"
             )
             return
         if verdict.correct is False:
