@@ -49,8 +49,8 @@ class Settings:
             database_url=_database_url(get("LEARNBOT_DATABASE_URL", DEFAULT_DATABASE_URL)),
             host=get("LEARNBOT_HOST", "127.0.0.1"),
             port=_port(get("LEARNBOT_PORT", "8080")),
-            public_url=_http_url("LEARNBOT_PUBLIC_URL", get("LEARNBOT_PUBLIC_URL", "")) or
-            f"http://{get('LEARNBOT_HOST', '127.0.0.1')}:{get('LEARNBOT_PORT', '8080')}",
+            public_url=_http_url("LEARNBOT_PUBLIC_URL", get("LEARNBOT_PUBLIC_URL", ""))
+            or f"http://{get('LEARNBOT_HOST', '127.0.0.1')}:{get('LEARNBOT_PORT', '8080')}",
             secret_key=_secret(get("LEARNBOT_SECRET_KEY", DEV_SECRET_KEY)),
             lessons_dir=_directory("LEARNBOT_LESSONS_DIR", get("LEARNBOT_LESSONS_DIR", "lessons")),
             locales_dir=_directory("LEARNBOT_LOCALES_DIR", get("LEARNBOT_LOCALES_DIR", "locales")),
