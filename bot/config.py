@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
@@ -19,6 +21,7 @@ class ConfigError(ValueError):
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/learnbot.db"
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 DEV_SECRET_KEY = "dev-only-insecure-key-change-me"
+TELEGRAM_API_URL = "https://api.telegram.org/bot"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,33 @@ class Settings:
     locales_dir: Path = Path("locales")
     default_locale: str = "en"
     demo: bool = False
+    # Channels (the channels issue). A channel is on when its credentials are set.
+    telegram_bot_token: str | None = None
+    telegram_webhook_secret: str | None = None
+    telegram_api_url: str = TELEGRAM_API_URL
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_sms_from: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_whatsapp_from: str | None = None
+    twilio_api_url: str | None = None  # None: Twilio's own
+    twilio_sms_mps: float = 1.0  # messages (segments) per second per sender
+    twilio_whatsapp_mps: float = 80.0
+    # locale -> approved WhatsApp content template SID ("your lesson is ready, reply 1")
+    twilio_whatsapp_templates: Mapping[str, str] = field(default_factory=dict)
+    sms_max_segments: int = 3
+    # Scheduling (the scheduling issue).
+    misfire_grace: timedelta = timedelta(hours=6)
+
+    @property
+    def telegram_enabled(self) -> bool:
+        """Whether a Telegram bot token is configured."""
+        return self.telegram_bot_token is not None
+
+    @property
+    def twilio_enabled(self) -> bool:
+        """Whether Twilio credentials are configured."""
+        return self.twilio_account_sid is not None and self.twilio_auth_token is not None
 
     @classmethod
     def from_env(
@@ -56,6 +86,23 @@ class Settings:
             locales_dir=_directory("LEARNBOT_LOCALES_DIR", get("LEARNBOT_LOCALES_DIR", "locales")),
             default_locale=_locale(get("LEARNBOT_DEFAULT_LOCALE", "en")),
             demo=_flag("LEARNBOT_DEMO", get("LEARNBOT_DEMO", "0")),
+            telegram_bot_token=_optional(get("TELEGRAM_BOT_TOKEN")),
+            telegram_webhook_secret=_webhook_secret(get("TELEGRAM_WEBHOOK_SECRET")),
+            telegram_api_url=_http_url("TELEGRAM_API_URL", get("TELEGRAM_API_URL", ""))
+            or TELEGRAM_API_URL,
+            twilio_account_sid=_optional(get("TWILIO_ACCOUNT_SID")),
+            twilio_auth_token=_optional(get("TWILIO_AUTH_TOKEN")),
+            twilio_sms_from=_optional(get("TWILIO_SMS_FROM")),
+            twilio_messaging_service_sid=_optional(get("TWILIO_MESSAGING_SERVICE_SID")),
+            twilio_whatsapp_from=_whatsapp_from(get("TWILIO_WHATSAPP_FROM")),
+            twilio_api_url=_http_url("TWILIO_API_URL", get("TWILIO_API_URL", "")) or None,
+            twilio_sms_mps=_rate("TWILIO_SMS_MPS", get("TWILIO_SMS_MPS", "1")),
+            twilio_whatsapp_mps=_rate("TWILIO_WHATSAPP_MPS", get("TWILIO_WHATSAPP_MPS", "80")),
+            twilio_whatsapp_templates=_templates(get("TWILIO_WHATSAPP_TEMPLATES", "")),
+            sms_max_segments=_positive_int(
+                "LEARNBOT_SMS_MAX_SEGMENTS", get("LEARNBOT_SMS_MAX_SEGMENTS", "3")
+            ),
+            misfire_grace=_duration("LEARNBOT_MISFIRE_GRACE", get("LEARNBOT_MISFIRE_GRACE", "6h")),
         )
 
 
@@ -111,11 +158,7 @@ def _directory(name: str, value: str) -> Path:
 
 
 def _locale(value: str) -> str:
-    try:
-        Locale.parse(value)
-    except (UnknownLocaleError, ValueError) as exc:
-        raise ConfigError(f"LEARNBOT_DEFAULT_LOCALE: unknown locale {value!r}") from exc
-    return value
+    return _locale_of("LEARNBOT_DEFAULT_LOCALE", value)
 
 
 def _flag(name: str, value: str) -> bool:
@@ -125,3 +168,75 @@ def _flag(name: str, value: str) -> bool:
     if lowered in ("", "0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name}: expected 0/1 or true/false, got {value!r}")
+
+
+def _optional(value: str | None) -> str | None:
+    return value.strip() or None if value is not None else None
+
+
+def _webhook_secret(value: str | None) -> str | None:
+    secret = _optional(value)
+    # Telegram's own rule for secret_token: 1-256 characters of A-Z a-z 0-9 _ -.
+    if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+        raise ConfigError(
+            "TELEGRAM_WEBHOOK_SECRET: use 1-256 characters from A-Z, a-z, 0-9, _ and -"
+        )
+    return secret
+
+
+def _whatsapp_from(value: str | None) -> str | None:
+    sender = _optional(value)
+    if sender is not None and not re.fullmatch(r"whatsapp:\+[1-9]\d{6,14}", sender):
+        raise ConfigError(
+            f"TWILIO_WHATSAPP_FROM: expected whatsapp:+<E.164 number>, got {sender!r}"
+        )
+    return sender
+
+
+def _rate(name: str, value: str) -> float:
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = 0.0
+    if not rate > 0:
+        raise ConfigError(
+            f"{name}: expected a positive number of messages per second, got {value!r}"
+        )
+    return rate
+
+
+def _positive_int(name: str, value: str) -> int:
+    if not value.strip().isdigit() or int(value) < 1:
+        raise ConfigError(f"{name}: expected a whole number of at least 1, got {value!r}")
+    return int(value)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def _duration(name: str, value: str) -> timedelta:
+    match = _DURATION.match(value)
+    if match is None:
+        raise ConfigError(f"{name}: expected a duration such as 90s, 30m, 6h or 2d, got {value!r}")
+    return timedelta(**{_UNITS[match[2]]: float(match[1])})
+
+
+def _templates(value: str) -> dict[str, str]:
+    templates: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        locale, sep, sid = item.partition(":")
+        if not sep or not re.fullmatch(r"HX[0-9a-fA-F]{32}", sid.strip()):
+            raise ConfigError(
+                f"TWILIO_WHATSAPP_TEMPLATES: expected locale:HX<32 hex> pairs, got {item!r}"
+            )
+        templates[_locale_of("TWILIO_WHATSAPP_TEMPLATES", locale.strip())] = sid.strip()
+    return templates
+
+
+def _locale_of(name: str, value: str) -> str:
+    try:
+        Locale.parse(value)
+    except (UnknownLocaleError, ValueError) as exc:
+        raise ConfigError(f"{name}: unknown locale {value!r}") from exc
+    return value

@@ -48,6 +48,13 @@ def test_env_file_is_read_and_the_environment_wins(tmp_path: Path, dirs: dict[st
         ("LEARNBOT_DEFAULT_LOCALE", "xx_YY", "LEARNBOT_DEFAULT_LOCALE"),
         ("LEARNBOT_DEMO", "maybe", "LEARNBOT_DEMO"),
         ("LEARNBOT_LESSONS_DIR", "/no/such/dir", "LEARNBOT_LESSONS_DIR"),
+        ("TELEGRAM_WEBHOOK_SECRET", "has spaces in it", "TELEGRAM_WEBHOOK_SECRET"),
+        ("TELEGRAM_API_URL", "api.telegram.org", "TELEGRAM_API_URL"),
+        ("TWILIO_WHATSAPP_FROM", "+14155550100", "TWILIO_WHATSAPP_FROM"),
+        ("TWILIO_SMS_MPS", "0", "TWILIO_SMS_MPS"),
+        ("TWILIO_WHATSAPP_TEMPLATES", "fr:not-a-sid", "TWILIO_WHATSAPP_TEMPLATES"),
+        ("LEARNBOT_SMS_MAX_SEGMENTS", "0", "LEARNBOT_SMS_MAX_SEGMENTS"),
+        ("LEARNBOT_MISFIRE_GRACE", "six hours", "LEARNBOT_MISFIRE_GRACE"),
     ],
 )
 def test_a_wrong_value_names_its_setting(
@@ -69,3 +76,23 @@ def test_postgres_url_is_accepted(dirs: dict[str, str]) -> None:
     assert (
         Settings.from_env({**dirs, "LEARNBOT_DATABASE_URL": url}, env_file=None).database_url == url
     )
+
+
+def test_channel_and_scheduling_settings(dirs: dict[str, str]) -> None:
+    sid = "HX" + "0123456789abcdef" * 2
+    settings = Settings.from_env(
+        {
+            **dirs,
+            "TELEGRAM_BOT_TOKEN": "123:abc",
+            "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+            "TWILIO_AUTH_TOKEN": "token",
+            "TWILIO_WHATSAPP_FROM": "whatsapp:+14155550100",
+            "TWILIO_WHATSAPP_TEMPLATES": f"fr:{sid}, sw:{sid}",
+            "LEARNBOT_MISFIRE_GRACE": "90m",
+        },
+        env_file=None,
+    )
+    assert settings.telegram_enabled and settings.twilio_enabled
+    assert settings.twilio_whatsapp_templates == {"fr": sid, "sw": sid}
+    assert settings.misfire_grace.total_seconds() == 5400
+    assert settings.telegram_api_url == "https://api.telegram.org/bot"
