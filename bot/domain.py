@@ -136,6 +136,9 @@ class RenderedMessage:
     encoding: str | None = None  # SMS: "GSM-7" or "UCS-2"
     segments: int = 1  # SMS segments this part costs
     is_reply: bool = True
+    # WhatsApp outside the 24 h window: an approved content template instead of free text.
+    content_sid: str | None = None
+    content_variables: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

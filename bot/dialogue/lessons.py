@@ -67,6 +67,7 @@ class LessonTurn(TurnContext):
         )
         await repo.record_lesson_sent(
             self.conn,
+            learner_id=self.learner.id,
             enrollment_id=enrollment.id,
             lesson_id=lesson_id,
             channel=str(self.message.channel),

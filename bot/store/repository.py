@@ -363,6 +363,7 @@ async def insert_answers(conn: Db, rows: Sequence[Mapping[str, Any]]) -> None:
 async def record_lesson_sent(
     conn: Db,
     *,
+    learner_id: int,
     enrollment_id: int,
     lesson_id: str,
     channel: str,
@@ -371,7 +372,9 @@ async def record_lesson_sent(
 ) -> None:
     """Mark a lesson as sent in the outbox, creating its row or updating a planned one."""
     values = {
+        "learner_id": learner_id,
         "enrollment_id": enrollment_id,
+        "priority": 0,
         "lesson_id": lesson_id,
         "kind": DeliveryKind.LESSON.value,
         "channel": channel,

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -74,6 +75,7 @@ users = Table(
     Column("role", String(20), nullable=False),  # domain.Role
     Column("telegram_chat_id", String(64), nullable=True, unique=True),
     Column("phone", String(32), nullable=True, unique=True),
+    Column("email", String(200), nullable=True, unique=True),
     Column("created_at", Timestamp, nullable=False),
 )
 
@@ -94,6 +96,8 @@ learners = Table(
     Column("profile_gender", String(20), nullable=True),
     # Where the learner is in a multi-step exchange (choosing language, profile, confirm delete).
     Column("dialogue_state", String(40), nullable=True),
+    # Why a provider refused this address ("unreachable", "review" for filtered), for trainers.
+    Column("flag", String(32), nullable=True),
     Column("last_inbound_at", Timestamp, nullable=True),  # WhatsApp 24 h window
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
@@ -129,6 +133,8 @@ enrollments = Table(
     Column("status", String(20), nullable=False),  # active, completed, paused
     Column("next_due_at", Timestamp, nullable=True),  # the planner's state
     Column("reminders_sent", Integer, nullable=False, default=0),
+    # When the open question was sent: reminders count from here.
+    Column("awaiting_since", Timestamp, nullable=True),
     Column("enrolled_at", Timestamp, nullable=False),
     Column("completed_at", Timestamp, nullable=True),
     UniqueConstraint("learner_id", "cohort_id"),
@@ -140,15 +146,26 @@ deliveries = Table(
     "deliveries",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("enrollment_id", Id, ForeignKey("enrollments.id", ondelete="CASCADE"), nullable=False),
+    Column("learner_id", Id, ForeignKey("learners.id", ondelete="CASCADE"), nullable=False),
+    # None for replies and other messages that belong to no enrollment.
+    Column("enrollment_id", Id, ForeignKey("enrollments.id", ondelete="CASCADE"), nullable=True),
+    # The lesson id, or a unique key of its own for a reply (e.g. "reply:<uuid>").
     Column("lesson_id", String(64), nullable=False),
     Column("kind", String(20), nullable=False),  # domain.DeliveryKind
     Column("channel", String(20), nullable=False),
     Column("status", String(20), nullable=False),  # domain.DeliveryStatus
+    # 0: a reply to the learner's own message, sent before 1: scheduled and pushed lessons.
+    Column("priority", SmallInteger, nullable=False, default=1),
     Column("locale", String(20), nullable=True),  # the locale actually delivered
+    # Ready-made channel-neutral messages (replies); None: rendered from the lesson at send time.
+    Column("payload", JSON, nullable=True),
+    Column("push_id", Id, ForeignKey("pushes.id"), nullable=True),
     Column("due_at", Timestamp, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", Timestamp, nullable=True),
+    # A dispatcher's lease: a row claimed by a process that died is claimed again after it.
+    Column("claimed_by", String(64), nullable=True),
+    Column("claimed_until", Timestamp, nullable=True),
     Column("provider_message_id", String(64), nullable=True),
     Column("error_code", String(32), nullable=True),
     Column("error_detail", Text, nullable=True),
@@ -157,8 +174,24 @@ deliveries = Table(
     Column("sent_at", Timestamp, nullable=True),
     Column("updated_at", Timestamp, nullable=False),
     UniqueConstraint("enrollment_id", "lesson_id", "kind"),
-    Index("ix_deliveries_claim", "status", "due_at"),
+    Index("ix_deliveries_claim", "status", "priority", "due_at"),
     Index("ix_deliveries_provider_message_id", "provider_message_id"),
+    Index("ix_deliveries_learner", "learner_id"),
+)
+
+# A trainer's push of one lesson to a cohort, now or at a time: its progress and cancellation.
+pushes = Table(
+    "pushes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("cohort_id", Id, ForeignKey("cohorts.id"), nullable=False),
+    Column("lesson_id", String(64), nullable=False),
+    Column("requested_by", Id, ForeignKey("users.id"), nullable=True),
+    Column("send_at", Timestamp, nullable=False),
+    Column("status", String(20), nullable=False),  # scheduled, sending, done, cancelled
+    Column("total", Integer, nullable=False, default=0),
+    Column("created_at", Timestamp, nullable=False),
+    Column("cancelled_at", Timestamp, nullable=True),
 )
 
 answers = Table(

@@ -15,9 +15,12 @@ from bot.store.tables import deliveries, enrollments, learners
 from tests.store.rows import insert_cohort, insert_enrollment, insert_learner
 
 
-def delivery(enrollment_id: int, lesson_id: str, kind: DeliveryKind) -> dict[str, Any]:
+def delivery(
+    enrollment_id: int, lesson_id: str, kind: DeliveryKind, *, learner_id: int
+) -> dict[str, Any]:
     now = utcnow()
     return {
+        "learner_id": learner_id,
         "enrollment_id": enrollment_id,
         "lesson_id": lesson_id,
         "kind": kind.value,
@@ -35,21 +38,25 @@ async def test_outbox_rejects_a_second_row_for_the_same_enrollment_lesson_and_ki
     async with engine.begin() as conn:
         learner = await insert_learner(conn)
         enrollment_id = await insert_enrollment(conn, learner["id"], await insert_cohort(conn))
-        await conn.execute(deliveries.insert(), delivery(enrollment_id, "l1", DeliveryKind.LESSON))
+        await conn.execute(
+            deliveries.insert(),
+            delivery(enrollment_id, "l1", DeliveryKind.LESSON, learner_id=learner["id"]),
+        )
         # Same lesson, other kinds, and the next lesson are all distinct deliveries.
         await conn.execute(
             deliveries.insert(),
             [
-                delivery(enrollment_id, "l1", DeliveryKind.REMINDER),
-                delivery(enrollment_id, "l1", DeliveryKind.TEMPLATE),
-                delivery(enrollment_id, "l2", DeliveryKind.LESSON),
+                delivery(enrollment_id, "l1", DeliveryKind.REMINDER, learner_id=learner["id"]),
+                delivery(enrollment_id, "l1", DeliveryKind.TEMPLATE, learner_id=learner["id"]),
+                delivery(enrollment_id, "l2", DeliveryKind.LESSON, learner_id=learner["id"]),
             ],
         )
 
     with pytest.raises(IntegrityError):
         async with engine.begin() as conn:
             await conn.execute(
-                deliveries.insert(), delivery(enrollment_id, "l1", DeliveryKind.LESSON)
+                deliveries.insert(),
+                delivery(enrollment_id, "l1", DeliveryKind.LESSON, learner_id=learner["id"]),
             )
 
     async with engine.connect() as conn:
@@ -63,7 +70,10 @@ async def test_deleting_a_learner_row_cascades_to_enrollments_and_outbox(
     async with engine.begin() as conn:
         learner = await insert_learner(conn)
         enrollment_id = await insert_enrollment(conn, learner["id"], await insert_cohort(conn))
-        await conn.execute(deliveries.insert(), delivery(enrollment_id, "l1", DeliveryKind.LESSON))
+        await conn.execute(
+            deliveries.insert(),
+            delivery(enrollment_id, "l1", DeliveryKind.LESSON, learner_id=learner["id"]),
+        )
 
         await conn.execute(learners.delete().where(learners.c.id == learner["id"]))
 
