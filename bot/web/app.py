@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from importlib import resources
 from pathlib import Path
 
@@ -31,6 +32,8 @@ def create_app(
     ui: UiCatalogsLike,
     sandbox_enabled: bool = True,
     sms_max_segments: int = 3,
+    extra_routes: Sequence[BaseRoute] = (),
+    lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
 ) -> Starlette:
     """Build the Starlette app; `/sandbox` needs a `SandboxChannel` under `ChannelName.SANDBOX`."""
     routes: list[BaseRoute] = [*health_routes(engine)]
@@ -46,6 +49,6 @@ def create_app(
             sms_max_segments=sms_max_segments,
         )
         routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
-    # Provider webhooks (/webhooks/telegram, /webhooks/twilio/...) join here with the
-    # channels issue.
-    return Starlette(routes=routes)
+    # Provider webhooks (/webhooks/telegram, /webhooks/twilio/...) come from their channels.
+    routes += extra_routes
+    return Starlette(routes=routes, lifespan=lifespan)
