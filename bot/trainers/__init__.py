@@ -1,0 +1,1 @@
+"""Trainer and admin tools: users and roles, cohorts, CSV enrolment, lesson pushes."""

@@ -1,0 +1,324 @@
+"""Cohorts as trainers see them: create, find (by id or join code), list, schedule, report."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import distinct, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.domain import EventType
+from bot.store.db import utcnow
+from bot.store.tables import cohorts, enrollments, events, learners, users
+from bot.trainers.roles import RoleError, UserRecord, check_cohort_access
+from bot.trainers.schedule_options import (
+    ScheduleOptions,
+    check_pacing,
+    valid_time_zone,
+)
+
+# No 0/O, 1/I/L: codes are read aloud in workshops and typed on feature phones.
+JOIN_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+JOIN_CODE_LENGTH = 6
+COHORT_STATUSES = ("active", "paused")
+
+
+class CohortError(ValueError):
+    """A cohort cannot be found or created as asked; the message names the option or cohort."""
+
+
+@dataclass(frozen=True, slots=True)
+class CohortInfo:
+    """A cohort's settings."""
+
+    id: int
+    name: str
+    join_code: str
+    course_ids: list[str]
+    time_zone: str
+    start_date: date | None
+    pacing: str
+    schedule: dict[str, Any]
+    owner_id: int | None
+    owner_name: str | None
+    status: str
+
+    def deep_link(self, bot_username: str | None) -> str | None:
+        """`https://t.me/<bot>?start=<CODE>`, or None without a bot username."""
+        return telegram_deep_link(bot_username, self.join_code)
+
+
+@dataclass(frozen=True, slots=True)
+class LearnerProgress:
+    """One learner of a cohort for `cohort show --learners`."""
+
+    name: str | None
+    channel: str
+    status: str
+    enrollment_status: str
+    lessons_completed: int
+
+
+@dataclass(frozen=True, slots=True)
+class CohortReport:
+    """Who is in a cohort and how far they got."""
+
+    learners_by_status: dict[str, int]
+    enrollments_by_status: dict[str, int]
+    lessons_completed: int  # (learner, lesson) pairs completed
+    completed_by_lesson: dict[str, int]
+    learners: list[LearnerProgress] = field(default_factory=list)
+
+    @property
+    def total_learners(self) -> int:
+        """Everyone enrolled, whatever their status."""
+        return sum(self.learners_by_status.values())
+
+
+def generate_join_code(length: int = JOIN_CODE_LENGTH) -> str:
+    """A random code from characters that cannot be mistaken for one another."""
+    return "".join(secrets.choice(JOIN_CODE_ALPHABET) for _ in range(length))
+
+
+def telegram_deep_link(bot_username: str | None, join_code: str) -> str | None:
+    """The link that opens the bot and sends `/start CODE`."""
+    if not bot_username:
+        return None
+    return f"https://t.me/{bot_username.strip().lstrip('@')}?start={join_code}"
+
+
+def check_course_ids(course_ids: Sequence[str], known: Collection[str]) -> list[str]:
+    """The pathway in order; CohortError naming `--course` for an unknown or repeated id."""
+    if not course_ids:
+        raise CohortError("--course: give at least one course (repeat --course for a pathway)")
+    unknown = [course for course in course_ids if course not in known]
+    if unknown:
+        raise CohortError(
+            f"--course: unknown course {unknown[0]!r}; loaded courses: {', '.join(sorted(known))}"
+        )
+    repeated = {course for course in course_ids if list(course_ids).count(course) > 1}
+    if repeated:
+        raise CohortError(f"--course: {sorted(repeated)[0]!r} appears twice in the pathway")
+    return list(course_ids)
+
+
+def _info(row: Any) -> CohortInfo:
+    return CohortInfo(
+        id=int(row.id),
+        name=row.name,
+        join_code=row.join_code,
+        course_ids=list(row.course_ids),
+        time_zone=row.time_zone,
+        start_date=row.start_date,
+        pacing=row.pacing,
+        schedule=dict(row.schedule or {}),
+        owner_id=None if row.owner_id is None else int(row.owner_id),
+        owner_name=row.owner_name,
+        status=row.status,
+    )
+
+
+_SELECT = select(cohorts, users.c.name.label("owner_name")).select_from(
+    cohorts.outerjoin(users, users.c.id == cohorts.c.owner_id)
+)
+
+
+async def _unused_code(conn: AsyncConnection) -> str:
+    for _ in range(20):
+        code = generate_join_code()
+        taken = await conn.execute(select(cohorts.c.id).where(cohorts.c.join_code == code))
+        if taken.first() is None:
+            return code
+    # 31^6 codes: twenty collisions in a row means something else is wrong.
+    raise CohortError("could not find an unused join code")
+
+
+async def create_cohort(
+    conn: AsyncConnection,
+    *,
+    owner: UserRecord,
+    name: str,
+    course_ids: Sequence[str],
+    known_courses: Collection[str],
+    time_zone: str,
+    start_date: date | None = None,
+    pacing: str = "self_paced",
+    options: ScheduleOptions | None = None,
+) -> CohortInfo:
+    """Validate everything, then create an active cohort owned by `owner` with a new join code."""
+    if not name.strip():
+        raise CohortError("NAME: must not be empty")
+    pathway = check_course_ids(course_ids, known_courses)
+    zone = valid_time_zone(time_zone)
+    schedule = (options or ScheduleOptions()).apply(None)
+    check_pacing(pacing, schedule)
+    code = await _unused_code(conn)
+    result = await conn.execute(
+        cohorts.insert().returning(cohorts.c.id),
+        {
+            "name": name.strip(),
+            "join_code": code,
+            "course_ids": pathway,
+            "time_zone": zone,
+            "start_date": start_date,
+            "pacing": pacing,
+            "schedule": schedule or None,
+            "owner_id": owner.id,
+            "status": "active",
+            "created_at": utcnow(),
+        },
+    )
+    cohort = await find_cohort(conn, str(result.scalar_one()))
+    assert cohort is not None
+    return cohort
+
+
+async def find_cohort(conn: AsyncConnection, id_or_code: str) -> CohortInfo | None:
+    """The cohort with this id (digits) or join code (any case), if any."""
+    key = id_or_code.strip()
+    if key.isdigit():
+        row = (await conn.execute(_SELECT.where(cohorts.c.id == int(key)))).first()
+        if row is not None:
+            return _info(row)
+    row = (await conn.execute(_SELECT.where(cohorts.c.join_code == key.upper()))).first()
+    return None if row is None else _info(row)
+
+
+async def cohort_for(conn: AsyncConnection, user: UserRecord, id_or_code: str) -> CohortInfo:
+    """The cohort `user` names, if they may act on it; CohortError or RoleError otherwise."""
+    cohort = await find_cohort(conn, id_or_code)
+    if cohort is None:
+        raise CohortError(f"COHORT: no cohort has the id or join code {id_or_code!r}")
+    check_cohort_access(user, cohort_name=cohort.name, owner_id=cohort.owner_id)
+    return cohort
+
+
+async def list_cohorts(conn: AsyncConnection, user: UserRecord) -> list[tuple[CohortInfo, int]]:
+    """The cohorts `user` may act on (admins: all), each with its number of enrolled learners."""
+    counts = (
+        select(enrollments.c.cohort_id, func.count().label("n"))
+        .group_by(enrollments.c.cohort_id)
+        .subquery()
+    )
+    query = (
+        select(cohorts, users.c.name.label("owner_name"), counts.c.n)
+        .select_from(
+            cohorts.outerjoin(users, users.c.id == cohorts.c.owner_id).outerjoin(
+                counts, counts.c.cohort_id == cohorts.c.id
+            )
+        )
+        .order_by(cohorts.c.id)
+    )
+    if not user.is_admin:
+        query = query.where(cohorts.c.owner_id == user.id)
+    return [(_info(row), int(row.n or 0)) for row in await conn.execute(query)]
+
+
+async def set_status(conn: AsyncConnection, cohort: CohortInfo, status: str) -> bool:
+    """Pause or resume a cohort; False when it already had that status."""
+    if status not in COHORT_STATUSES:
+        raise CohortError(f"status: expected one of {', '.join(COHORT_STATUSES)}")
+    result = await conn.execute(
+        cohorts.update()
+        .where(cohorts.c.id == cohort.id, cohorts.c.status != status)
+        .values(status=status)
+    )
+    return bool(result.rowcount)
+
+
+async def update_schedule(
+    conn: AsyncConnection,
+    cohort: CohortInfo,
+    *,
+    options: ScheduleOptions,
+    pacing: str | None = None,
+    start_date: date | None = None,
+    time_zone: str | None = None,
+) -> CohortInfo:
+    """Change a cohort's schedule, pacing, start date or zone; nothing changes on an error."""
+    schedule = options.apply(cohort.schedule)
+    new_pacing = pacing or cohort.pacing
+    check_pacing(new_pacing, schedule)
+    values: dict[str, Any] = {"schedule": schedule or None, "pacing": new_pacing}
+    if start_date is not None:
+        values["start_date"] = start_date
+    if time_zone is not None:
+        values["time_zone"] = valid_time_zone(time_zone)
+    await conn.execute(cohorts.update().where(cohorts.c.id == cohort.id).values(**values))
+    updated = await find_cohort(conn, str(cohort.id))
+    assert updated is not None
+    return updated
+
+
+async def cohort_report(
+    conn: AsyncConnection, cohort: CohortInfo, *, with_learners: bool = False
+) -> CohortReport:
+    """Learners by status, enrollments by status and lessons completed, from the tables."""
+    mine = enrollments.c.cohort_id == cohort.id
+    joined = enrollments.join(learners, learners.c.id == enrollments.c.learner_id)
+    by_learner = await conn.execute(
+        select(learners.c.status, func.count())
+        .select_from(joined)
+        .where(mine)
+        .group_by(learners.c.status)
+    )
+    by_enrollment = await conn.execute(
+        select(enrollments.c.status, func.count()).where(mine).group_by(enrollments.c.status)
+    )
+    # A lesson completed twice (e.g. after a re-push) counts once per learner.
+    completed = (
+        select(events.c.learner_key, events.c.lesson_id)
+        .where(
+            events.c.cohort_id == cohort.id,
+            events.c.type == EventType.LESSON_COMPLETED.value,
+        )
+        .distinct()
+        .subquery()
+    )
+    per_lesson = await conn.execute(
+        select(completed.c.lesson_id, func.count()).group_by(completed.c.lesson_id)
+    )
+    completed_by_lesson = {str(lesson): int(n) for lesson, n in per_lesson}
+    learners_list: list[LearnerProgress] = []
+    if with_learners:
+        done = (
+            select(completed.c.learner_key, func.count(distinct(completed.c.lesson_id)).label("n"))
+            .group_by(completed.c.learner_key)
+            .subquery()
+        )
+        rows = await conn.execute(
+            select(
+                learners.c.name,
+                learners.c.channel,
+                learners.c.status,
+                enrollments.c.status.label("e_status"),
+                done.c.n,
+            )
+            .select_from(joined.outerjoin(done, done.c.learner_key == learners.c.learner_key))
+            .where(mine)
+            .order_by(learners.c.name, learners.c.id)
+        )
+        learners_list = [
+            LearnerProgress(r.name, r.channel, r.status, r.e_status, int(r.n or 0)) for r in rows
+        ]
+    return CohortReport(
+        learners_by_status={str(s): int(n) for s, n in by_learner},
+        enrollments_by_status={str(s): int(n) for s, n in by_enrollment},
+        lessons_completed=sum(completed_by_lesson.values()),
+        completed_by_lesson=completed_by_lesson,
+        learners=learners_list,
+    )
+
+
+def owner_check(user: UserRecord, owner: UserRecord | None) -> UserRecord:
+    """Who owns a new cohort: the acting trainer, or whoever an admin names."""
+    if owner is None or owner.id == user.id:
+        return user
+    if not user.is_admin:
+        raise RoleError(f"{user.label()} is a trainer: only an admin may create for another user")
+    return owner
+
