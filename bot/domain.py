@@ -57,6 +57,7 @@ class DeliveryKind(StrEnum):
     LESSON = "lesson"
     REMINDER = "reminder"
     TEMPLATE = "template"  # WhatsApp content template outside the 24 h window
+    REPLY = "reply"  # ready-made replies to a learner's own message (payload)
 
 
 class DeliveryStatus(StrEnum):
@@ -72,6 +73,7 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"
     DEAD = "dead"
     CANCELLED = "cancelled"
+    HELD = "held"  # WhatsApp lesson outside the 24 h window: sent after the learner replies
 
 
 class Role(StrEnum):

@@ -10,11 +10,14 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.dialogue import keywords
+from bot.dialogue.outbound import LessonTarget, PreparedLesson, prepare_lesson, whatsapp_template
 from bot.dialogue.runner import runner_for
 from bot.dialogue.turn import Turn
 from bot.domain import (
+    ChannelName,
     InboundMessage,
     OutboundMessage,
+    RenderedMessage,
 )
 from bot.i18n import (
     SHIPPED_LOCALES,
@@ -54,8 +57,19 @@ class Dialogue:
         default_locale: str = "en",
         clock: Callable[[], datetime] = utcnow,
         locales: Sequence[str] = SHIPPED_LOCALES,
+        outbox_channels: frozenset[ChannelName] = frozenset(),
+        whatsapp_templates: Mapping[str, str] | None = None,
     ) -> None:
         self.engine = engine
+        # Replies on these channels go into the outbox in the turn's own transaction (the
+        # dispatcher sends them); on the others (the sandbox) `handle` returns them.
+        self.outbox_channels = outbox_channels
+        # Called after a turn enqueued replies or released held lessons: wakes the dispatcher.
+        self.on_enqueued: Callable[[], None] | None = None
+        self.whatsapp_templates: Mapping[str, str] = dict(whatsapp_templates or {})
+        self.lesson_cache: dict[
+            tuple[str, str, str | None, ChannelName], tuple[list[OutboundMessage], str, str]
+        ] = {}
         self.runner = runner_for(engine)
         self.courses = courses
         self.content = content
@@ -83,13 +97,27 @@ class Dialogue:
         """The replies to one message, in order ([] for a duplicate or a stopped learner)."""
         now = self.clock()
         try:
-            return await self.runner.run(lambda db: Turn(self, db, message, now).run())
+            replies = await self.runner.run(lambda db: Turn(self, db, message, now).run())
         except Exception:
             # A learner's message must never crash a webhook: log, apologise, change nothing.
             log.exception("dialogue failed on a %s message", message.channel)
             tr = self.ui.translations(self.default_locale)
             text = tr.gettext("Sorry, something went wrong. Please try again in a moment.")
+            # Sent directly even on outbox channels: the turn's transaction was rolled back.
             return [OutboundMessage(message.channel, message.address, text, self.default_locale)]
+        if message.channel in self.outbox_channels and self.on_enqueued is not None:
+            self.on_enqueued()  # committed: the dispatcher may send now
+        return replies
+
+    def prepare_lesson(self, target: LessonTarget, now: datetime) -> PreparedLesson | None:
+        """A scheduled lesson for the dispatcher, with the writes that follow its sending."""
+        return prepare_lesson(self, target, now)
+
+    def whatsapp_template(
+        self, target: LessonTarget, prepared: PreparedLesson
+    ) -> RenderedMessage | None:
+        """The approved template that announces a lesson outside WhatsApp's 24 h window."""
+        return whatsapp_template(self, target, prepared)
 
     async def create_cohort(
         self,

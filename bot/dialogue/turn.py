@@ -15,9 +15,10 @@ from bot.dialogue.profile import (
     pick_button,
     role_buttons,
 )
-from bot.domain import Button, EventType, LearnerStatus, OutboundMessage
+from bot.domain import Button, ChannelName, EventType, LearnerStatus, OutboundMessage
 from bot.i18n import language_name
 from bot.store import repository as repo
+from bot.store.deliveries import enqueue_replies, requeue_held
 from bot.store.inbound import mark_processed
 
 # last_inbound_at is rewritten at most this often: it times WhatsApp's 24-hour window, where
@@ -43,6 +44,7 @@ class Turn(LessonTurn):
         ):
             return []
         found = await repo.load_learner(self.conn, str(message.channel), message.address)
+        released = 0
         if found is None:
             self.learner = await repo.create_learner(
                 self.conn, str(message.channel), message.address, self.now
@@ -52,8 +54,29 @@ class Turn(LessonTurn):
             last = self.learner.last_inbound_at
             if last is None or self.now - last >= LAST_INBOUND_PRECISION:
                 self.learner_values["last_inbound_at"] = self.now
-        await self.dispatch(_command(message.text))
+                if message.channel == ChannelName.WHATSAPP:
+                    # The window is open again: lessons held behind a template go out now.
+                    released = await requeue_held(self.conn, self.learner.id, self.now)
+        match = _command(message.text)
+        quiet = (
+            released
+            and match is None
+            and self.learner.status == LearnerStatus.ACTIVE
+            and (self.enrollment is None or self.enrollment.question_index is None)
+        )
+        if not quiet:
+            # (Otherwise the "1" that answered the template needs no reply: the lesson follows.)
+            await self.dispatch(match)
         await self.flush()
+        if message.channel in self.d.outbox_channels:
+            await enqueue_replies(
+                self.conn,
+                learner_id=self.learner.id,
+                channel=message.channel,
+                messages=self.replies,
+                now=self.now,
+            )
+            return []
         return self.replies
 
     async def dispatch(self, match: Match | None) -> None:
