@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -12,14 +12,12 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import EventType
+from bot.lessons.loader import LoadedCourse
 from bot.store.db import utcnow
 from bot.store.tables import cohorts, enrollments, events, learners, users
 from bot.trainers.roles import RoleError, UserRecord, check_cohort_access
-from bot.trainers.schedule_options import (
-    ScheduleOptions,
-    check_pacing,
-    valid_time_zone,
-)
+from scheduler.schedule import Schedule, ScheduleError, parse_schedule
+from scheduler.timezones import TimeZoneError, zone
 
 # No 0/O, 1/I/L: codes are read aloud in workshops and typed on feature phones.
 JOIN_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -29,6 +27,30 @@ COHORT_STATUSES = ("active", "paused")
 
 class CohortError(ValueError):
     """A cohort cannot be found or created as asked; the message names the option or cohort."""
+
+
+def valid_time_zone(value: str, option: str = "--time-zone") -> str:
+    """The IANA zone name `value`; CohortError naming `option` when it is not one."""
+    try:
+        zone(value.strip())
+    except TimeZoneError as exc:
+        raise CohortError(f"{option}: {exc}") from None
+    return value.strip()
+
+
+def lesson_ids_of(course_ids: Sequence[str], courses: Mapping[str, LoadedCourse]) -> list[str]:
+    """Every lesson id of a pathway, in order."""
+    return [lesson for course in course_ids for lesson in courses[course].course.lessons]
+
+
+def _checked(
+    schedule: Schedule, course_ids: Sequence[str], courses: Mapping[str, LoadedCourse]
+) -> Schedule:
+    try:
+        schedule.check_lessons(lesson_ids_of(course_ids, courses))
+    except ScheduleError as exc:
+        raise CohortError(str(exc).replace("workshop.items.", "--item ")) from None
+    return schedule
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +64,7 @@ class CohortInfo:
     time_zone: str
     start_date: date | None
     pacing: str
-    schedule: dict[str, Any]
+    schedule: Schedule
     owner_id: int | None
     owner_name: str | None
     status: str
@@ -106,6 +128,14 @@ def check_course_ids(course_ids: Sequence[str], known: Collection[str]) -> list[
     return list(course_ids)
 
 
+def _stored_schedule(row: Any) -> Schedule:
+    try:
+        return parse_schedule(row.schedule, pacing=row.pacing)
+    except ScheduleError:
+        # Written by an older version or by hand: show the default rather than fail to list.
+        return parse_schedule(None, pacing=row.pacing)
+
+
 def _info(row: Any) -> CohortInfo:
     return CohortInfo(
         id=int(row.id),
@@ -115,7 +145,7 @@ def _info(row: Any) -> CohortInfo:
         time_zone=row.time_zone,
         start_date=row.start_date,
         pacing=row.pacing,
-        schedule=dict(row.schedule or {}),
+        schedule=_stored_schedule(row),
         owner_id=None if row.owner_id is None else int(row.owner_id),
         owner_name=row.owner_name,
         status=row.status,
@@ -143,19 +173,17 @@ async def create_cohort(
     owner: UserRecord,
     name: str,
     course_ids: Sequence[str],
-    known_courses: Collection[str],
+    courses: Mapping[str, LoadedCourse],
     time_zone: str,
+    schedule: Schedule,
     start_date: date | None = None,
-    pacing: str = "self_paced",
-    options: ScheduleOptions | None = None,
 ) -> CohortInfo:
     """Validate everything, then create an active cohort owned by `owner` with a new join code."""
     if not name.strip():
         raise CohortError("NAME: must not be empty")
-    pathway = check_course_ids(course_ids, known_courses)
-    zone = valid_time_zone(time_zone)
-    schedule = (options or ScheduleOptions()).apply(None)
-    check_pacing(pacing, schedule)
+    pathway = check_course_ids(course_ids, courses)
+    zone_name = valid_time_zone(time_zone)
+    _checked(schedule, pathway, courses)
     code = await _unused_code(conn)
     result = await conn.execute(
         cohorts.insert().returning(cohorts.c.id),
@@ -163,10 +191,10 @@ async def create_cohort(
             "name": name.strip(),
             "join_code": code,
             "course_ids": pathway,
-            "time_zone": zone,
+            "time_zone": zone_name,
             "start_date": start_date,
-            "pacing": pacing,
-            "schedule": schedule or None,
+            "pacing": schedule.pacing,
+            "schedule": schedule.to_json(),
             "owner_id": owner.id,
             "status": "active",
             "created_at": utcnow(),
@@ -234,16 +262,14 @@ async def update_schedule(
     conn: AsyncConnection,
     cohort: CohortInfo,
     *,
-    options: ScheduleOptions,
-    pacing: str | None = None,
+    schedule: Schedule,
+    courses: Mapping[str, LoadedCourse],
     start_date: date | None = None,
     time_zone: str | None = None,
 ) -> CohortInfo:
-    """Change a cohort's schedule, pacing, start date or zone; nothing changes on an error."""
-    schedule = options.apply(cohort.schedule)
-    new_pacing = pacing or cohort.pacing
-    check_pacing(new_pacing, schedule)
-    values: dict[str, Any] = {"schedule": schedule or None, "pacing": new_pacing}
+    """Change a cohort's schedule (and pacing), start date or zone; nothing changes on an error."""
+    _checked(schedule, [c for c in cohort.course_ids if c in courses], courses)
+    values: dict[str, Any] = {"schedule": schedule.to_json(), "pacing": schedule.pacing}
     if start_date is not None:
         values["start_date"] = start_date
     if time_zone is not None:
@@ -321,4 +347,3 @@ def owner_check(user: UserRecord, owner: UserRecord | None) -> UserRecord:
     if not user.is_admin:
         raise RoleError(f"{user.label()} is a trainer: only an admin may create for another user")
     return owner
-
