@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from sqlalchemy import create_engine as create_sync_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -45,6 +46,7 @@ class RunResult:
 
     answers_per_s: float
     inserts_per_s: float
+    sync_inserts_per_s: float
 
     @property
     def ratio(self) -> float:
@@ -139,9 +141,31 @@ async def one_run(
                         )
                     )
             inserts_per_s = answers / (time.perf_counter() - start)
+
+            # The floor under the dialogue's own SQLite path: the same inserts on a plain
+            # (sync) sqlite3 connection, each in its own transaction.
+            sync_engine = create_sync_engine(url.replace("+aiosqlite", ""))
+            try:
+                with sync_engine.connect() as sync_conn:
+                    sync_conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+                    sync_conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+                    sync_conn.commit()
+                    start = time.perf_counter()
+                    for n in range(answers):
+                        with sync_conn.begin():
+                            sync_conn.execute(
+                                events.insert().values(
+                                    occurred_at=now,
+                                    type=EventType.ANSWERED.value,
+                                    learner_key=f"s{n}",
+                                )
+                            )
+                    sync_inserts_per_s = answers / (time.perf_counter() - start)
+            finally:
+                sync_engine.dispose()
         finally:
             await engine.dispose()
-    return RunResult(answers_per_s, inserts_per_s)
+    return RunResult(answers_per_s, inserts_per_s, sync_inserts_per_s)
 
 
 async def main() -> None:
@@ -165,12 +189,16 @@ async def main() -> None:
         results.append(result)
         print(
             f"run {run}: {result.answers_per_s:8.0f} answers/s   "
-            f"{result.inserts_per_s:8.0f} inserts/s   ratio {result.ratio:.2f}"
+            f"{result.inserts_per_s:8.0f} inserts/s   ratio {result.ratio:.2f}   "
+            f"sync {result.sync_inserts_per_s:8.0f} inserts/s   "
+            f"ratio {result.answers_per_s / result.sync_inserts_per_s:.2f}"
         )
     print(
         f"median: {statistics.median(r.answers_per_s for r in results):8.0f} answers/s   "
         f"{statistics.median(r.inserts_per_s for r in results):8.0f} inserts/s   "
-        f"ratio {statistics.median(r.ratio for r in results):.2f}"
+        f"ratio {statistics.median(r.ratio for r in results):.2f}   "
+        f"sync {statistics.median(r.sync_inserts_per_s for r in results):8.0f} inserts/s   "
+        f"ratio {statistics.median(r.answers_per_s / r.sync_inserts_per_s for r in results):.2f}"
     )
 
 
