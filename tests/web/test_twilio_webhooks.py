@@ -28,6 +28,7 @@ from bot.domain import ChannelName, DeliveryStatus, LearnerStatus, OutboundMessa
 from bot.i18n import UiCatalogs
 from bot.lessons.catalogs import load_translations
 from bot.lessons.loader import load_courses
+from bot.lessons.sms import segment_count
 from bot.runtime import DEMO_JOIN_CODE, _pathway_order
 from bot.store.db import utcnow
 from bot.store.tables import deliveries, events, learners, processed_inbound
@@ -388,3 +389,64 @@ async def test_untracked_statuses_and_unknown_sids_are_acknowledged(harness: Har
 
     assert accepted.status_code == unknown.status_code == 200
     assert await delivery_of(harness, sid) == ("sent", None)
+
+
+# --- whole journeys ----------------------------------------------------------------------------
+
+
+class Phone:
+    """A learner's phone on SMS or WhatsApp: each message goes through the signed webhook."""
+
+    def __init__(self, harness: Harness, channel: ChannelName) -> None:
+        self.harness = harness
+        self.channel = channel
+
+    async def say(self, text: str) -> list[str]:
+        """Send one message; the bodies Twilio was asked to send back, in order."""
+        before = len(self.harness.fake.messages)
+        response = await self.harness.inbound(self.channel, text)
+        assert response.status_code == 200 and response.text.endswith("<Response/>")
+        return [m.params["Body"] for m in self.harness.fake.messages[before:]]
+
+
+@pytest.mark.parametrize(
+    ("channel", "wrong", "right"), [(ChannelName.SMS, "2", "1"), (ChannelName.WHATSAPP, "B", "A")]
+)
+async def test_whole_journey_through_the_webhook(
+    harness: Harness, channel: ChannelName, wrong: str, right: str
+) -> None:
+    phone = Phone(harness, channel)
+
+    joined = await phone.say("JOIN DEMO")
+    assert "Welcome to Demo cohort!" in joined[0]
+    assert "1) English\n2) Français" in joined[-1]
+    assert "Language set: English." in "\n".join(await phone.say("1"))
+    for _ in range(3):  # role, country, gender
+        lesson = await phone.say("SKIP")
+    text = "\n".join(lesson)
+    assert "Before you start: a quick check" in text
+    assert "1) With the people who apply for permits\n2) With a new computer system" in text
+
+    wrong_reply = "\n".join(await phone.say(wrong))
+    assert "Not yet." in wrong_reply and "Try again." in wrong_reply
+    right_reply = "\n".join(await phone.say(right))
+    assert "Yes. Good services start" in right_reply and "Question 2 of 3" in right_reply
+    progress = "\n".join(await phone.say("PROGRESS"))
+    assert "You have completed 0 of 10 lessons." in progress
+
+    assert "You will not receive any more messages." in "\n".join(await phone.say("STOP"))
+    assert await phone.say("hello") == []
+    assert await phone.say("2") == []
+    back = "\n".join(await phone.say("START"))
+    assert "Welcome back!" in back and "Question 2 of 3" in back
+
+    learner = await learner_of(harness)
+    assert (learner.channel, learner.status) == (str(channel), LearnerStatus.ACTIVE)
+    sent = harness.fake.messages
+    expected_to = ("whatsapp:" if channel == ChannelName.WHATSAPP else "") + LEARNER
+    assert {m.params["To"] for m in sent} == {expected_to}
+    assert {m.params["StatusCallback"] for m in sent} == {PUBLIC_URL + "/webhooks/twilio/status"}
+    if channel == ChannelName.SMS:
+        # Every part fits LEARNBOT_SMS_MAX_SEGMENTS, and the longest ones use the room.
+        counts = [segment_count(m.params["Body"]) for m in sent]
+        assert max(counts) == harness.settings.sms_max_segments
