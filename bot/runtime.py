@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
+from starlette.routing import BaseRoute
 
 from bot.channels.base import Channel
 from bot.channels.sandbox import SandboxChannel
+from bot.channels.twilio import TwilioChannel
 from bot.config import Settings
+from bot.delivery import deliver
 from bot.dialogue import Dialogue
-from bot.domain import ChannelName
+from bot.domain import ChannelName, OutboundMessage
 from bot.i18n import UiCatalogs
 from bot.lessons.catalogs import load_translations
 from bot.lessons.loader import LoadedCourse, load_courses
 from bot.store.db import create_engine
 from bot.store.migrate import upgrade
 from bot.web.app import create_app
+from bot.web.twilio import twilio_routes
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +46,22 @@ class Runtime:
     async def close(self) -> None:
         """Release the dialogue's connections and the engine's pool."""
         await self.dialogue.aclose()
+        for channel in self.channels.values():
+            if isinstance(channel, TwilioChannel):
+                await channel.aclose()
         await self.engine.dispose()
 
     def app(self) -> Starlette:
         """The ASGI app serving health, the sandbox and (later) the provider webhooks."""
+        extra: list[BaseRoute] = []
+        if self.settings.twilio_enabled:
+            extra += twilio_extras(self.settings, self.dialogue, self.engine, self.channels)
         return create_app(
-            dialogue=self.dialogue, channels=self.channels, engine=self.engine, ui=self.ui
+            dialogue=self.dialogue,
+            channels=self.channels,
+            engine=self.engine,
+            ui=self.ui,
+            extra_routes=extra,
         )
 
 
@@ -62,7 +76,33 @@ async def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     engine = create_engine(settings.database_url)
     dialogue = Dialogue(engine, courses, content, ui, default_locale=settings.default_locale)
     channels: dict[ChannelName, Channel] = {ChannelName.SANDBOX: SandboxChannel()}
+    if settings.twilio_enabled:
+        channels.update(twilio_channels(settings))
     return Runtime(settings, engine, courses, ui, dialogue, channels)
+
+
+def twilio_channels(settings: Settings) -> dict[ChannelName, Channel]:
+    """The SMS and WhatsApp channels whose senders are configured."""
+    channels: dict[ChannelName, Channel] = {}
+    if settings.twilio_sms_from or settings.twilio_messaging_service_sid:
+        channels[ChannelName.SMS] = TwilioChannel.sms_from_settings(settings)
+    if settings.twilio_whatsapp_from:
+        channels[ChannelName.WHATSAPP] = TwilioChannel.whatsapp_from_settings(settings)
+    return channels
+
+
+def twilio_extras(
+    settings: Settings,
+    dialogue: Dialogue,
+    engine: AsyncEngine,
+    channels: Mapping[ChannelName, Channel],
+) -> list[BaseRoute]:
+    """The Twilio webhook routes; replies the dialogue returns are delivered at once."""
+
+    async def on_replies(replies: Sequence[OutboundMessage]) -> None:
+        await deliver(replies, channels, sms_max_segments=settings.sms_max_segments)
+
+    return twilio_routes(settings=settings, dialogue=dialogue, engine=engine, on_replies=on_replies)
 
 
 async def ensure_demo_cohort(runtime: Runtime) -> int:
