@@ -1,0 +1,510 @@
+"""The outbox dispatcher: claim due deliveries, render, rate-limit, send, write results back.
+
+One loop per channel, so a slow channel (SMS at 1 segment/s) never holds up the others;
+each loop claims about two seconds of its channel's sending at a time, replies first. Sends
+within a batch run concurrently, one learner's messages in order. The results of a batch,
+with the enrollment moves and `lesson_delivered` events of the lessons sent, are written in
+one transaction, one statement per kind of write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import secrets
+import socket
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import count
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bot.channels.base import Channel, SendError, SendErrorKind
+from bot.dialogue.outbound import LessonTarget, PreparedLesson
+from bot.domain import (
+    ChannelName,
+    DeliveryKind,
+    DeliveryStatus,
+    LearnerStatus,
+    OutboundMessage,
+    RenderedMessage,
+    SendResult,
+)
+from bot.lessons.render import render
+from bot.store.db import utcnow
+from bot.store.deliveries import apply_failure, decode_messages
+from bot.store.events import EventRow, append_events
+from scheduler import outbox
+from scheduler.outbox import ClaimedRow
+
+log = logging.getLogger(__name__)
+
+WHATSAPP_WINDOW = timedelta(hours=24)
+_LEARNER_GONE = frozenset({SendErrorKind.OPTED_OUT, SendErrorKind.UNREACHABLE})
+BATCH_SECONDS = 2.0  # a claim holds about this much of a channel's sending
+UNLIMITED_BATCH = 1000
+
+
+class Limiter(Protocol):
+    """What the dispatcher needs of a channel's rate limiter (scheduler.ratelimit)."""
+
+    async def acquire(self, address: str, cost: float = 1.0) -> None:
+        """Wait for a send slot of `cost` units to `address`."""
+        ...
+
+    def pause(self, seconds: float) -> None:
+        """Nobody sends on this channel for `seconds` (a provider's retry-after)."""
+        ...
+
+
+class LessonSource(Protocol):
+    """What the dispatcher needs of the dialogue: scheduled lessons and WhatsApp templates."""
+
+    def prepare_lesson(self, target: LessonTarget, now: datetime) -> PreparedLesson | None:
+        """The lesson's messages and the writes that follow its sending."""
+        ...
+
+    def whatsapp_template(
+        self, target: LessonTarget, prepared: PreparedLesson
+    ) -> RenderedMessage | None:
+        """The approved template announcing the lesson, if one is configured."""
+        ...
+
+
+class _Unlimited:
+    async def acquire(self, address: str, cost: float = 1.0) -> None:
+        return None
+
+    def pause(self, seconds: float) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with jitter; retry-after wins when a provider gives one."""
+
+    max_attempts: int = 5
+    base: float = 10.0  # seconds before the first retry
+    cap: float = 3600.0
+
+    def delay(self, attempts: int, retry_after: float | None, rng: random.Random) -> float:
+        """Seconds to wait after the `attempts`-th failed attempt."""
+        if retry_after is not None and retry_after > 0:
+            # Wait as long as the provider says, plus a little so retries do not arrive at once.
+            return retry_after * (1 + 0.1 * rng.random())
+        backoff = min(self.cap, self.base * 2.0 ** (attempts - 1))
+        return backoff * (0.5 + rng.random())  # "equal jitter" around the backoff
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What one batch did, for logs, tests and the benchmark."""
+
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    failed: int = 0
+    held: int = 0
+    cancelled: int = 0
+    messages: int = 0  # provider messages (SMS parts) sent
+    statements: int = 0  # store writes (statements) for the batch
+
+
+@dataclass(slots=True)
+class _Outcome:
+    row: ClaimedRow
+    status: DeliveryStatus
+    results: list[SendResult] = field(default_factory=list)
+    prepared: PreparedLesson | None = None
+    locale: str | None = None
+    error: SendError | None = None
+    template: RenderedMessage | None = None
+    template_result: SendResult | None = None
+
+
+def worker_id() -> str:
+    """A name for this process's leases: host, pid and a random part (at most 40 chars)."""
+    return f"{socket.gethostname()[:20]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+class Dispatcher:
+    """Sends the outbox through the channels; several may run on one PostgreSQL database."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        channels: Mapping[ChannelName, Channel],
+        lessons: LessonSource,
+        *,
+        limiters: Mapping[ChannelName, Limiter] | None = None,
+        sms_max_segments: int = 3,
+        retry: RetryPolicy | None = None,
+        lease: timedelta = timedelta(seconds=60),
+        batch_size: int | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.channels = dict(channels)
+        self.lessons = lessons
+        self.limiters: dict[ChannelName, Limiter] = dict(limiters or {})
+        self.sms_max_segments = sms_max_segments
+        self.retry = retry or RetryPolicy()
+        self.lease = lease
+        self.batch_size = batch_size
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.name = name or worker_id()
+        self._batches = count(1)
+        self._wakeups: dict[ChannelName, asyncio.Event] = {}
+        self._stopping = False
+
+    # --- running -------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """New work is in the outbox (a turn enqueued replies): every channel loop looks now."""
+        for event in self._wakeups.values():
+            event.set()
+
+    async def run_forever(self, idle_seconds: float = 1.0) -> None:
+        """One loop per channel until `stop`; each sleeps `idle_seconds` or until woken."""
+        self._stopping = False
+        loops = [self._loop(channel, idle_seconds) for channel in self.channels]
+        await asyncio.gather(*loops)
+
+    def stop(self) -> None:
+        """Let the loops finish their batch and return."""
+        self._stopping = True
+        self.wake()
+
+    async def _loop(self, channel: ChannelName, idle_seconds: float) -> None:
+        event = self._wakeups.setdefault(channel, asyncio.Event())
+        release_every = max(1.0, self.lease.total_seconds() / 4)
+        released_at = 0.0
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            try:
+                if loop.time() - released_at >= release_every:
+                    released_at = loop.time()
+                    await self.release_expired()
+                result = await self.dispatch_once(channel)
+            except Exception:
+                # A database hiccup must not end the loop: log, wait, try again.
+                log.exception("dispatch of %s failed", channel)
+                result = BatchResult()
+            if result.claimed:
+                continue
+            event.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), idle_seconds)
+
+    async def release_expired(self) -> int:
+        """Make rows of dead processes (lease expired) pending again: the count."""
+        async with self.engine.begin() as conn:
+            released = await outbox.release_expired(conn, self.clock())
+        if released:
+            log.warning("released %d deliveries whose lease expired", released)
+        return released
+
+    async def run_until_idle(self) -> BatchResult:
+        """Dispatch every channel until nothing is due (tests, benchmarks): the totals."""
+        total = BatchResult()
+        busy = True
+        while busy:
+            busy = False
+            for channel in self.channels:
+                result = await self.dispatch_once(channel)
+                busy = busy or result.claimed > 0
+                for name in total.__slots__:
+                    setattr(total, name, getattr(total, name) + getattr(result, name))
+        return total
+
+    # --- one batch -----------------------------------------------------------------------
+
+    def limiter(self, channel: ChannelName) -> Limiter:
+        """The channel's limiter (unlimited when none was given)."""
+        found = self.limiters.get(channel)
+        if found is None:
+            found = self.limiters[channel] = _Unlimited()
+        return found
+
+    def batch_limit(self, channel: ChannelName) -> int:
+        """How many rows one claim takes: about `BATCH_SECONDS` of the channel's rate."""
+        if self.batch_size is not None:
+            return self.batch_size
+        rate = getattr(self.limiter(channel), "rate", None)
+        if not isinstance(rate, int | float):
+            return UNLIMITED_BATCH
+        return max(1, min(UNLIMITED_BATCH, int(rate * BATCH_SECONDS)))
+
+    async def dispatch_once(self, channel: ChannelName) -> BatchResult:
+        """Claim one batch of `channel`, send it, write the results: what happened."""
+        now = self.clock()
+        token = f"{self.name}:{next(self._batches)}"
+        async with self.engine.begin() as conn:
+            rows = await outbox.claim_batch(
+                conn,
+                channel=channel,
+                token=token,
+                limit=self.batch_limit(channel),
+                now=now,
+                lease_until=now + self.lease,
+            )
+        if not rows:
+            return BatchResult()
+        by_learner: dict[int, list[ClaimedRow]] = defaultdict(list)
+        for row in rows:
+            by_learner[row.learner_id].append(row)
+        # One task per learner keeps each learner's messages in order; learners in parallel.
+        per_learner = await asyncio.gather(
+            *(self._send_learner(learner_rows) for learner_rows in by_learner.values())
+        )
+        outcomes = [outcome for group in per_learner for outcome in group]
+        return await self._write(outcomes)
+
+    async def _send_learner(self, rows: Sequence[ClaimedRow]) -> list[_Outcome]:
+        outcomes: list[_Outcome] = []
+        gone = False  # the provider said this learner can no longer receive anything
+        for row in rows:
+            if gone:
+                outcomes.append(_Outcome(row, DeliveryStatus.CANCELLED))
+                continue
+            outcome = await self._send_row(row)
+            outcomes.append(outcome)
+            error = outcome.error
+            gone = error is not None and error.kind in _LEARNER_GONE
+        return outcomes
+
+    async def _send_row(self, row: ClaimedRow) -> _Outcome:
+        now = self.clock()
+        if not row.is_reply and row.learner_status != LearnerStatus.ACTIVE.value:
+            # Stopped, paused, unreachable or deleted: scheduled sends are dropped, but a
+            # reply (the STOP or deletion confirmation itself) still goes out.
+            return _Outcome(row, DeliveryStatus.CANCELLED)
+        prepared: PreparedLesson | None = None
+        target: LessonTarget | None = None
+        if row.payload is not None:
+            messages = decode_messages(row.payload)
+        else:
+            target = _target(row)
+            if target is None or (prepared := self.lessons.prepare_lesson(target, now)) is None:
+                error = SendError(SendErrorKind.PERMANENT, f"unknown lesson {row.lesson_id!r}")
+                return _Outcome(row, DeliveryStatus.FAILED, error=error)
+            messages = prepared.messages
+            if row.channel == ChannelName.WHATSAPP and _window_closed(row, now):
+                return await self._hold(row, target, prepared)
+        outcome = _Outcome(row, DeliveryStatus.SENT, prepared=prepared)
+        outcome.locale = prepared.locale if prepared else (messages[0].locale if messages else None)
+        try:
+            await self._send_messages(row.channel, messages, outcome.results)
+        except SendError as error:
+            outcome.error = error
+            if error.kind == SendErrorKind.WINDOW_CLOSED and target and prepared:
+                return await self._hold(row, target, prepared, error)
+            outcome.status = self._after_failure(row, error)
+        except Exception as exc:  # a channel bug: retry like a transient failure, and log it
+            log.exception("channel %s raised on delivery %s", row.channel, row.id)
+            outcome.error = SendError(SendErrorKind.RETRYABLE, repr(exc)[:500])
+            outcome.status = self._after_failure(row, outcome.error)
+        return outcome
+
+    async def _send_messages(
+        self, channel_name: ChannelName, messages: Sequence[OutboundMessage], into: list[SendResult]
+    ) -> None:
+        channel = self.channels[channel_name]
+        limiter = self.limiter(channel_name)
+        for message in messages:
+            for part in render(message, sms_max_segments=self.sms_max_segments):
+                await limiter.acquire(part.address, cost=part.segments)
+                into.append(await channel.send(part))
+
+    async def _hold(
+        self,
+        row: ClaimedRow,
+        target: LessonTarget,
+        prepared: PreparedLesson,
+        error: SendError | None = None,
+    ) -> _Outcome:
+        """Outside the WhatsApp window: send the approved template; the lesson waits."""
+        outcome = _Outcome(row, DeliveryStatus.HELD, prepared=prepared, error=error)
+        template = self.lessons.whatsapp_template(target, prepared)
+        if template is None:
+            log.warning(
+                "no WhatsApp template for learner %s's locale: lesson held", row.learner_key
+            )
+            outcome.error = SendError(
+                SendErrorKind.WINDOW_CLOSED, "no WhatsApp template for the learner's locale"
+            )
+            return outcome
+        outcome.template = template
+        try:
+            await self.limiter(row.channel).acquire(template.address)
+            outcome.template_result = await self.channels[row.channel].send(template)
+        except SendError as failure:
+            # The lesson is not lost: it is retried (or settled) like any failed send.
+            outcome.error = failure
+            outcome.status = self._after_failure(row, failure)
+        return outcome
+
+    def _after_failure(self, row: ClaimedRow, error: SendError) -> DeliveryStatus:
+        if error.kind == SendErrorKind.RETRYABLE:
+            if error.retry_after:
+                self.limiter(row.channel).pause(error.retry_after)
+            if row.attempts + 1 >= self.retry.max_attempts:
+                return DeliveryStatus.DEAD
+            return DeliveryStatus.PENDING
+        return DeliveryStatus.FAILED
+
+    # --- writing back --------------------------------------------------------------------
+
+    async def _write(self, outcomes: Sequence[_Outcome]) -> BatchResult:
+        now = self.clock()
+        result = BatchResult(claimed=len(outcomes))
+        sent: list[dict[str, Any]] = []
+        settled: list[dict[str, Any]] = []
+        moves: list[dict[str, Any]] = []
+        events: list[EventRow] = []
+        templates: list[dict[str, Any]] = []
+        failures: list[_Outcome] = []
+        for outcome in outcomes:
+            row, status = outcome.row, outcome.status
+            if status == DeliveryStatus.SENT:
+                result.sent += 1
+                result.messages += len(outcome.results)
+                sent.append(_sent_values(outcome, now))
+                if outcome.prepared is not None and row.enrollment_id is not None:
+                    moves.append({"id_": row.enrollment_id, **outcome.prepared.enrollment_values})
+                    events.append(outcome.prepared.event)
+            elif status == DeliveryStatus.FAILED:
+                result.failed += 1
+                failures.append(outcome)
+            else:
+                settled.append(self._settled_values(outcome, now))
+                if status == DeliveryStatus.PENDING:
+                    result.retried += 1
+                elif status == DeliveryStatus.DEAD:
+                    result.dead += 1
+                    log.warning("delivery %s is dead after %d attempts", row.id, row.attempts + 1)
+                elif status == DeliveryStatus.HELD:
+                    result.held += 1
+                    if outcome.template_result is not None:
+                        templates.append(_template_values(outcome, now))
+                else:
+                    result.cancelled += 1
+        async with self.engine.begin() as conn:
+            for rows, write in (
+                (sent, outbox.mark_sent),
+                (settled, outbox.settle),
+                (moves, outbox.update_enrollments),
+                (templates, outbox.record_templates),
+            ):
+                if rows:
+                    await write(conn, rows)
+                    result.statements += 1
+            if events:
+                await append_events(conn, events)
+                result.statements += 1
+            for outcome in failures:
+                await self._apply_failure(conn, outcome, now)
+                result.statements += 1
+        return result
+
+    def _settled_values(self, outcome: _Outcome, now: datetime) -> dict[str, Any]:
+        row, error, status = outcome.row, outcome.error, outcome.status
+        attempts = row.attempts
+        next_attempt_at = None
+        if status in (DeliveryStatus.PENDING, DeliveryStatus.DEAD):
+            attempts += 1
+        if status == DeliveryStatus.PENDING:
+            retry_after = error.retry_after if error else None
+            delay = self.retry.delay(attempts, retry_after, self.rng)
+            next_attempt_at = now + timedelta(seconds=delay)
+        return {
+            "id_": row.id,
+            "status": status.value,
+            "attempts": attempts,
+            "next_attempt_at": next_attempt_at,
+            "error_code": None if error is None else (error.code or str(error.kind)),
+            "error_detail": None if error is None else error.detail[:2000],
+            "updated_at": now,
+        }
+
+    async def _apply_failure(self, conn: AsyncConnection, outcome: _Outcome, now: datetime) -> None:
+        row, error = outcome.row, outcome.error
+        assert error is not None
+        kind = error.kind
+        if kind in (SendErrorKind.WINDOW_CLOSED, SendErrorKind.RETRYABLE):
+            kind = SendErrorKind.PERMANENT  # a reply outside the window is stale later: drop it
+        log.warning("delivery %s failed (%s): %s", row.id, error.kind, error.detail)
+        await apply_failure(
+            conn,
+            learner_id=row.learner_id,
+            delivery_id=row.id,
+            kind=kind,
+            code=error.code,
+            detail=error.detail,
+            now=now,
+        )
+
+
+def _target(row: ClaimedRow) -> LessonTarget | None:
+    if row.enrollment_id is None or row.course_id is None or row.address is None:
+        return None
+    return LessonTarget(
+        delivery_id=row.id,
+        enrollment_id=row.enrollment_id,
+        cohort_id=row.cohort_id,
+        course_id=row.course_id,
+        lesson_id=row.lesson_id,
+        learner_key=row.learner_key,
+        learner_locale=row.learner_locale,
+        channel=row.channel,
+        address=row.address,
+    )
+
+
+def _window_closed(row: ClaimedRow, now: datetime) -> bool:
+    return row.last_inbound_at is None or now - row.last_inbound_at > WHATSAPP_WINDOW
+
+
+def _sent_values(outcome: _Outcome, now: datetime) -> dict[str, Any]:
+    results = outcome.results
+    return {
+        "id_": outcome.row.id,
+        # Status callbacks find the delivery by this id: the last part's, which arrives last.
+        "provider_message_id": results[-1].provider_message_id if results else None,
+        "segments": sum(r.segments for r in results),
+        "locale": outcome.locale,
+        "sent_at": now,
+        "attempts": outcome.row.attempts + 1,
+    }
+
+
+def _template_values(outcome: _Outcome, now: datetime) -> dict[str, Any]:
+    row = outcome.row
+    assert outcome.template_result is not None
+    return {
+        "learner_id": row.learner_id,
+        "enrollment_id": row.enrollment_id,
+        "lesson_id": row.lesson_id,
+        "kind": DeliveryKind.TEMPLATE.value,
+        "channel": str(row.channel),
+        "status": DeliveryStatus.SENT.value,
+        "priority": row.priority,
+        "locale": outcome.prepared.locale if outcome.prepared else None,
+        "due_at": now,
+        "attempts": 1,
+        "provider_message_id": outcome.template_result.provider_message_id,
+        "segments": outcome.template_result.segments,
+        "created_at": now,
+        "sent_at": now,
+        "updated_at": now,
+    }
