@@ -59,6 +59,7 @@ class FakeBotApi:
     def __init__(self, token: str = TOKEN) -> None:
         self.token = token
         self.calls: list[ApiCall] = []
+        self.messages: list[dict[str, Any]] = []  # every message sent, as the fake answered it
         self.delay = 0.0
         self._failures: dict[str, deque[Failure]] = defaultdict(deque)
         self._message_ids = itertools.count(1)
@@ -70,6 +71,10 @@ class FakeBotApi:
     def calls_to(self, method: str) -> list[ApiCall]:
         """The calls of one method, oldest first."""
         return [call for call in self.calls if call.method == method]
+
+    def sent_to(self, chat_id: int | str) -> list[dict[str, Any]]:
+        """Messages sent to one chat, oldest first (text or caption, reply_markup, message_id)."""
+        return [m for m in self.messages if str(m["chat"]["id"]) == str(chat_id)]
 
     def fail_next(
         self, method: str, status: int, description: str, *, retry_after: int | None = None
@@ -128,7 +133,9 @@ class FakeBotApi:
         if method == "getMe":
             return BOT_USER
         if method in ("sendMessage", "sendPhoto"):
-            return self._message(params)
+            message = self._message(params)
+            self.messages.append(message)
+            return message
         if method == "editMessageReplyMarkup":
             return self._message(params, message_id=int(params["message_id"]))
         if method == "getUpdates":
