@@ -73,6 +73,14 @@ class LearnbotTwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
         # Created on first use, inside the running loop (aiohttp wants one).
         self.session: aiohttp.ClientSession | None = None
 
+    def log_request(self, kwargs: dict[str, Any]) -> None:
+        """One debug line per request: the SDK's own logs a dozen INFO lines, headers included."""
+        log.debug("Twilio %s %s", kwargs["method"], kwargs["url"])
+
+    def log_response(self, status_code: int, response: Any) -> None:
+        """One debug line per response."""
+        log.debug("Twilio answered %s", status_code)
+
     async def request(
         self,
         method: str,
