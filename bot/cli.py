@@ -35,6 +35,7 @@ def _register_lessons_group() -> None:
 
 
 _register_lessons_group()
+main.add_command(__import__("bot.telegram_cli", fromlist=["telegram"]).telegram)  # `telegram`
 
 
 @main.command()

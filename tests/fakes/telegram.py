@@ -17,10 +17,12 @@ import asyncio
 import contextlib
 import itertools
 import json
+import queue
 import socket
+import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +116,26 @@ class FakeBotApi:
             server.should_exit = True
             await task
             sock.close()
+
+    @contextlib.contextmanager
+    def running_in_thread(self) -> Iterator[str]:
+        """Serve from a thread with its own loop (for sync callers such as click commands)."""
+        started: queue.Queue[str] = queue.Queue()
+        stop = threading.Event()
+
+        async def serve() -> None:
+            async with self.running() as base_url:
+                started.put(base_url)
+                while not stop.is_set():
+                    await asyncio.sleep(0.01)
+
+        thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+        thread.start()
+        try:
+            yield started.get(timeout=10)
+        finally:
+            stop.set()
+            thread.join(timeout=10)
 
     async def _endpoint(self, request: Request) -> JSONResponse:
         if request.path_params["token"] != self.token:
