@@ -49,6 +49,7 @@ class EventType(StrEnum):
     DATA_DELETED = "data_deleted"
     LANGUAGE_CHANGED = "language_changed"
     PROFILE_UPDATED = "profile_updated"
+    PAUSED = "paused"  # no answer after the last reminder: resumes on reply
 
 
 class DeliveryKind(StrEnum):

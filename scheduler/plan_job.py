@@ -1,0 +1,254 @@
+"""The plan job: read due enrollments in pages, run the planner, write the outbox and state.
+
+Each page is one transaction: a keyset-paginated SELECT of due enrollments with their learner,
+one SELECT of the lessons they already have in the outbox, the pure planner, one executemany
+`INSERT ... ON CONFLICT (enrollment_id, lesson_id, kind) DO NOTHING` into `deliveries`, and
+a few `UPDATE enrollments SET next_due_at = ... WHERE id IN (...)` grouped by value. Running it
+twice, or on two machines at once, inserts nothing twice: the unique key decides.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bot.domain import DeliveryKind, LearnerStatus
+from bot.store.tables import cohorts
+from scheduler import plan_store
+from scheduler.plan_store import Dialect
+from scheduler.planner import ACTIVE, CohortInput, EnrollmentInput, Plan, plan
+from scheduler.schedule import ScheduleError, parse_schedule
+from scheduler.timezones import TimeZoneError, learner_zone, zone
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 20_000  # enrollments per page: one transaction, a few statements
+
+
+@dataclass(slots=True)
+class PlanStats:
+    """What one planning (or reminder) pass did."""
+
+    examined: int = 0  # enrollments read
+    planned: int = 0  # outbox rows the planner asked for
+    inserted: int = 0  # rows actually inserted (the rest already existed)
+    skipped: int = 0
+    paused: int = 0
+    rescheduled: int = 0  # enrollments whose next_due_at changed
+    reasons: dict[str, int] = field(default_factory=dict)  # skip reason -> count
+
+    def add(self, result: Plan, inserted: int) -> None:
+        """Count one page's plan."""
+        self.planned += len(result.due)
+        self.inserted += inserted
+        self.skipped += len(result.skips)
+        self.paused += len(result.pauses)
+        self.rescheduled += len(result.next_due_at)
+        for skip in result.skips:
+            self.reasons[skip.reason] = self.reasons.get(skip.reason, 0) + 1
+
+
+def lesson_orders(courses: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Course id -> lesson ids in order, from LoadedCourse values or plain lesson-id lists."""
+    out: dict[str, list[str]] = {}
+    for course_id, course in courses.items():
+        if isinstance(course, Sequence) and not isinstance(course, str):
+            out[course_id] = list(course)
+        else:  # a bot.lessons.loader.LoadedCourse
+            out[course_id] = list(course.course.lessons)
+    return out
+
+
+async def load_cohorts(conn: AsyncConnection) -> dict[int, CohortInput]:
+    """Every cohort with a valid schedule and zone; a bad one is logged and left out."""
+    rows = await conn.execute(
+        select(
+            cohorts.c.id,
+            cohorts.c.time_zone,
+            cohorts.c.start_date,
+            cohorts.c.pacing,
+            cohorts.c.schedule,
+            cohorts.c.status,
+        )
+    )
+    out: dict[int, CohortInput] = {}
+    for row in rows:
+        try:
+            zone(row.time_zone)
+            schedule = parse_schedule(row.schedule, pacing=row.pacing)
+        except (ScheduleError, TimeZoneError) as exc:
+            log.error("cohort %s: schedule not planned: %s", row.id, exc)
+            continue
+        out[row.id] = CohortInput(row.id, row.time_zone, schedule, row.start_date, row.status)
+    return out
+
+
+def to_inputs(
+    rows: Sequence[Sequence[Any]],
+    planned: Mapping[int, frozenset[str]],
+    cohort_map: Mapping[int, CohortInput],
+    d: Dialect,
+) -> list[EnrollmentInput]:
+    """Planner inputs from rows of plan_store.due_page, resolving each learner's zone."""
+    out: list[EnrollmentInput] = []
+    empty: frozenset[str] = frozenset()
+    active = LearnerStatus.ACTIVE.value
+    from_ts = d.from_ts
+    for row in rows:
+        (e_id, learner_id, cohort_id, course_id, lesson_id, question_index) = row[:6]
+        (next_due_at, awaiting_since, reminders_sent, channel, address, time_zone) = row[6:12]
+        cohort = cohort_map.get(cohort_id)
+        if cohort is None:
+            continue
+        out.append(
+            EnrollmentInput(
+                e_id,
+                learner_id,
+                cohort_id,
+                course_id,
+                channel,
+                learner_zone(time_zone, address, cohort.time_zone, channel=channel),
+                active,
+                ACTIVE,
+                lesson_id,
+                question_index,
+                from_ts(next_due_at),
+                from_ts(awaiting_since),
+                reminders_sent or 0,
+                planned.get(e_id, empty),
+            )
+        )
+    return out
+
+
+def log_plan(result: Plan) -> None:
+    """Log every decision: dues and skips at DEBUG (there may be 100,000), pauses at INFO."""
+    if log.isEnabledFor(logging.DEBUG):
+        for d in result.due:
+            log.debug(
+                "enrollment %s: %s %s due %s: %s",
+                d.enrollment_id,
+                d.kind.value,
+                d.lesson_id,
+                d.due_at.isoformat(),
+                d.reason,
+            )
+        for skip in result.skips:
+            log.debug(
+                "enrollment %s: skipped %s at %s: %s",
+                skip.enrollment_id,
+                skip.lesson_id or "slot",
+                skip.at.isoformat() if skip.at else "-",
+                skip.reason,
+            )
+    for pause in result.pauses:
+        log.info(
+            "enrollment %s: learner %s paused: %s",
+            pause.enrollment_id,
+            pause.learner_id,
+            pause.reason,
+        )
+
+
+async def write_plan(conn: AsyncConnection, d: Dialect, result: Plan, now: datetime) -> int:
+    """Insert the plan's outbox rows and move next_due_at on; the number of rows inserted."""
+    inserted = await plan_store.insert_outbox(
+        conn,
+        d,
+        (
+            (x.learner_id, x.enrollment_id, x.lesson_id, x.kind.value, x.channel, x.due_at)
+            for x in result.due
+        ),
+        now,
+    )
+    await plan_store.set_column(conn, d, "next_due_at", result.next_due_at)
+    return inserted
+
+
+async def plan_page(
+    conn: AsyncConnection,
+    *,
+    after: int,
+    now: datetime,
+    cohort_map: Mapping[int, CohortInput],
+    orders: Mapping[str, Sequence[str]],
+    misfire_grace: timedelta,
+    stats: PlanStats,
+    page_size: int = PAGE_SIZE,
+) -> int | None:
+    """Plan one page of due enrollments after id `after`; the last id read, None when done."""
+    d = Dialect(conn)
+    rows = await plan_store.due_page(conn, d, after=after, now=now, limit=page_size)
+    if not rows:
+        return None
+    low, high = int(rows[0][0]), int(rows[-1][0])
+    planned = await plan_store.planned_lessons(conn, d, low, high, DeliveryKind.LESSON.value)
+    inputs = to_inputs(rows, planned, cohort_map, d)
+    result = plan(
+        now, cohort_map.values(), inputs, orders, misfire_grace=misfire_grace, reminders=False
+    )
+    stats.examined += len(rows)
+    stats.add(result, await write_plan(conn, d, result, now))
+    log_plan(result)
+    return high
+
+
+async def plan_once(
+    engine: AsyncEngine,
+    courses: Mapping[str, Any],
+    *,
+    now: datetime,
+    misfire_grace: timedelta,
+    page_size: int = PAGE_SIZE,
+) -> PlanStats:
+    """One planning pass over every due enrollment: outbox rows in, next_due_at moved on.
+
+    `courses` maps course ids to LoadedCourse (or to lesson-id lists). Safe to run twice and
+    on several machines at once.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
+    orders = lesson_orders(courses)
+    stats = PlanStats()
+    async with engine.connect() as conn:
+        cohort_map = await load_cohorts(conn)
+    if not cohort_map:
+        return stats
+    after: int | None = 0
+    while after is not None:
+        async with engine.begin() as conn:
+            after = await plan_page(
+                conn,
+                after=after,
+                now=now,
+                cohort_map=cohort_map,
+                orders=orders,
+                misfire_grace=misfire_grace,
+                stats=stats,
+                page_size=page_size,
+            )
+    log_stats("planned", stats)
+    return stats
+
+
+def log_stats(what: str, stats: PlanStats) -> None:
+    """One INFO line per pass that did something, with counts per skip reason."""
+    if not (stats.planned or stats.skipped or stats.paused):
+        return
+    reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(stats.reasons.items()))
+    log.info(
+        "%s %d deliveries (%d new), skipped %d, paused %d, rescheduled %d enrollments; %s",
+        what,
+        stats.planned,
+        stats.inserted,
+        stats.skipped,
+        stats.paused,
+        stats.rescheduled,
+        reasons or "no skips",
+    )
