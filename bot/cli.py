@@ -36,6 +36,7 @@ def _register_lessons_group() -> None:
 
 _register_lessons_group()
 main.add_command(__import__("bot.telegram_cli", fromlist=["telegram"]).telegram)  # `telegram`
+main.add_command(__import__("scheduler.commands", fromlist=["outbox"]).outbox)  # learnbot outbox
 
 
 @main.command()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
 import uvicorn
@@ -30,6 +31,9 @@ from bot.web.twilio import twilio_routes
 log = logging.getLogger(__name__)
 
 DEMO_JOIN_CODE = "DEMO"
+# Provider channels: a turn's replies go into the outbox with its writes (the sandbox answers
+# directly, in the request).
+OUTBOX_CHANNELS = frozenset({ChannelName.TELEGRAM, ChannelName.SMS, ChannelName.WHATSAPP})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,7 @@ class Runtime:
             engine=self.engine,
             ui=self.ui,
             extra_routes=extra,
+            lifespan=scheduler_lifespan(self),
         )
 
 
@@ -74,11 +79,51 @@ async def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     content = load_translations(courses.values(), settings.locales_dir)
     ui = UiCatalogs(settings.locales_dir, default=settings.default_locale)
     engine = create_engine(settings.database_url)
-    dialogue = Dialogue(engine, courses, content, ui, default_locale=settings.default_locale)
+    dialogue = Dialogue(
+        engine,
+        courses,
+        content,
+        ui,
+        default_locale=settings.default_locale,
+        outbox_channels=OUTBOX_CHANNELS,
+        whatsapp_templates=settings.twilio_whatsapp_templates,
+    )
     channels: dict[ChannelName, Channel] = {ChannelName.SANDBOX: SandboxChannel()}
     if settings.twilio_enabled:
         channels.update(twilio_channels(settings))
     return Runtime(settings, engine, courses, ui, dialogue, channels)
+
+
+def scheduler_lifespan(
+    runtime: Runtime,
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """Plan, reminders, housekeeping and the outbox dispatcher, for the app's lifetime."""
+    from scheduler.app import SchedulerApp
+    from scheduler.dispatcher import Dispatcher
+    from scheduler.ratelimit import limiter_for
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        settings = runtime.settings
+        dispatcher = Dispatcher(
+            runtime.engine,
+            runtime.channels,
+            runtime.dialogue,
+            limiters={name: limiter_for(name, settings) for name in runtime.channels},
+            sms_max_segments=settings.sms_max_segments,
+        )
+        runtime.dialogue.on_enqueued = dispatcher.wake  # replies queued by a turn go at once
+        jobs = SchedulerApp(
+            runtime.engine, runtime.courses, dispatcher, misfire_grace=settings.misfire_grace
+        )
+        await jobs.start()
+        try:
+            yield
+        finally:
+            await jobs.shutdown()
+            runtime.dialogue.on_enqueued = None
+
+    return lifespan
 
 
 def twilio_channels(settings: Settings) -> dict[ChannelName, Channel]:

@@ -1,0 +1,145 @@
+"""APScheduler wiring: in-memory interval jobs (plan, reminders, housekeeping) and the dispatcher.
+
+Schedule state lives in our tables, never in APScheduler's job store, so every `learnbot
+serve` process runs the same jobs: planning is idempotent (the outbox's unique key), and
+dispatchers share the outbox through leases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.store.db import utcnow
+from bot.store.inbound import prune_processed
+from scheduler.dispatcher import Dispatcher
+from scheduler.plan_job import plan_once
+
+log = logging.getLogger(__name__)
+
+PLAN_EVERY = timedelta(minutes=1)
+REMINDERS_EVERY = timedelta(minutes=5)
+HOUSEKEEPING_EVERY = timedelta(hours=1)
+KEEP_INBOUND = timedelta(days=7)  # providers retry for hours, not weeks
+
+
+class SchedulerApp:
+    """The plan, reminders and housekeeping jobs, and the dispatcher loops, of one process."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        courses: Mapping[str, Any],
+        dispatcher: Dispatcher,
+        *,
+        misfire_grace: timedelta,
+        plan_every: timedelta = PLAN_EVERY,
+        reminders_every: timedelta = REMINDERS_EVERY,
+        housekeeping_every: timedelta = HOUSEKEEPING_EVERY,
+        keep_inbound: timedelta = KEEP_INBOUND,
+    ) -> None:
+        self.engine = engine
+        self.courses = courses
+        self.dispatcher = dispatcher
+        self.misfire_grace = misfire_grace
+        self.keep_inbound = keep_inbound
+        self._every = {
+            "plan": plan_every,
+            "reminders": reminders_every,
+            "housekeeping": housekeeping_every,
+        }
+        self._scheduler: AsyncIOScheduler | None = None
+        self._dispatching: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start the interval jobs (plan at once) and the dispatcher loops."""
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        jobs: dict[str, Callable[[], Awaitable[None]]] = {
+            "plan": self.plan,
+            "reminders": self.remind,
+            "housekeeping": self.housekeep,
+        }
+        for name, job in jobs.items():
+            scheduler.add_job(
+                job,
+                "interval",
+                seconds=self._every[name].total_seconds(),
+                id=name,
+                max_instances=1,  # a slow pass is never overlapped by the next
+                coalesce=True,
+                next_run_time=utcnow() if name == "plan" else None,
+            )
+        scheduler.start()
+        self._scheduler = scheduler
+        self._dispatching = asyncio.create_task(self.dispatcher.run_forever(), name="dispatch")
+
+    async def shutdown(self) -> None:
+        """Stop the jobs, and let the dispatcher write back its batch in flight."""
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        if self._dispatching is not None:
+            self.dispatcher.stop()
+            try:
+                await asyncio.wait_for(self._dispatching, timeout=30)
+            except TimeoutError:
+                # The rows of an unfinished batch are released when their lease expires.
+                self._dispatching.cancel()
+            self._dispatching = None
+
+    async def plan(self) -> None:
+        """Plan due deliveries into the outbox, then wake the dispatcher."""
+        try:
+            stats = await plan_once(
+                self.engine, self.courses, now=utcnow(), misfire_grace=self.misfire_grace
+            )
+        except Exception:
+            log.exception("planning failed")
+            return
+        if stats.inserted:
+            self.dispatcher.wake()
+
+    async def remind(self) -> None:
+        """Queue reminders for unanswered questions (scheduler.reminders, when present)."""
+        try:
+            module = importlib.import_module("scheduler.reminders")
+        except ImportError:
+            return
+        remind_once = getattr(module, "remind_once", None)
+        if remind_once is None:
+            return
+        try:
+            await remind_once(self.engine, self.courses, now=utcnow())
+        except Exception:
+            log.exception("reminders failed")
+            return
+        self.dispatcher.wake()
+
+    async def housekeep(self) -> None:
+        """Forget provider update ids older than `keep_inbound`."""
+        try:
+            async with self.engine.begin() as conn:
+                pruned = await prune_processed(conn, utcnow() - self.keep_inbound)
+        except Exception:
+            log.exception("housekeeping failed")
+            return
+        if pruned:
+            log.info("forgot %d processed inbound ids", pruned)
+
+
+@contextlib.asynccontextmanager
+async def running(app: SchedulerApp) -> AsyncIterator[SchedulerApp]:
+    """Run the scheduler for the duration of a block (e.g. a Starlette lifespan)."""
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.shutdown()
