@@ -7,7 +7,8 @@ Needs nothing beyond the test extra (aiohttp comes with twilio). Everything runs
 
 - a fake Twilio REST API (tests/fakes/twilio.py) in its own process, so the bot's replies
   really go out through the twilio SDK;
-- `learnbot serve` (one uvicorn worker, a fresh SQLite file, LEARNBOT_DEMO=1, Twilio enabled
+- `learnbot serve` (one uvicorn worker, a fresh SQLite file, LEARNBOT_DEMO=1, Twilio enabled,
+  TWILIO_SMS_MPS=100 as on a short code,
   with fake credentials and TWILIO_API_URL pointing at the fake) in its own process;
 - a bare Starlette app answering empty TwiML under the same uvicorn settings, its own process;
 - the load generator here: asyncio + aiohttp, `--concurrency` requests in flight (closed loop).
@@ -200,6 +201,7 @@ async def bench(args: argparse.Namespace) -> int:
         "TWILIO_ACCOUNT_SID": ACCOUNT,
         "TWILIO_AUTH_TOKEN": TOKEN,
         "TWILIO_SMS_FROM": "+15550001111",
+        "TWILIO_SMS_MPS": "100",  # a short code: replies leave as fast as the outbox sends
         "TWILIO_API_URL": f"http://127.0.0.1:{fake_port}",
     }
     for name in ("TWILIO_MESSAGING_SERVICE_SID", "TWILIO_WHATSAPP_FROM", "TELEGRAM_BOT_TOKEN"):
