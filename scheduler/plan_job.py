@@ -91,13 +91,13 @@ async def load_cohorts(conn: AsyncConnection) -> dict[int, CohortInput]:
 
 def to_inputs(
     rows: Sequence[Sequence[Any]],
-    planned: Mapping[int, frozenset[str]],
+    planned: Mapping[int, Mapping[str, datetime]],
     cohort_map: Mapping[int, CohortInput],
     d: Dialect,
 ) -> list[EnrollmentInput]:
     """Planner inputs from rows of plan_store.due_page, resolving each learner's zone."""
     out: list[EnrollmentInput] = []
-    empty: frozenset[str] = frozenset()
+    empty: Mapping[str, datetime] = {}
     active = LearnerStatus.ACTIVE.value
     from_ts = d.from_ts
     for row in rows:

@@ -120,16 +120,18 @@ async def awaiting_page(
 
 async def planned_lessons(
     conn: AsyncConnection, d: Dialect, low: int, high: int, kind: str
-) -> dict[int, frozenset[str]]:
-    """Enrollment id -> lesson ids already in the outbox (of `kind`), for ids in [low, high]."""
+) -> dict[int, dict[str, datetime]]:
+    """Enrollment id -> {lesson id: due_at} in the outbox (of `kind`), for ids in [low, high]."""
     sql = (
-        "SELECT enrollment_id, lesson_id FROM deliveries"
+        "SELECT enrollment_id, lesson_id, due_at FROM deliveries"
         f" WHERE enrollment_id BETWEEN {d.p(1)} AND {d.p(2)} AND kind = {d.p(3)}"
     )
-    found: dict[int, set[str]] = {}
-    for enrollment_id, lesson_id in await d.fetch(conn, sql, (low, high, kind)):
-        found.setdefault(enrollment_id, set()).add(lesson_id)
-    return {k: frozenset(v) for k, v in found.items()}
+    found: dict[int, dict[str, datetime]] = {}
+    for enrollment_id, lesson_id, due_at in await d.fetch(conn, sql, (low, high, kind)):
+        at = d.from_ts(due_at)
+        assert at is not None
+        found.setdefault(enrollment_id, {})[lesson_id] = at
+    return found
 
 
 _INSERT_COLUMNS = (

@@ -55,7 +55,11 @@ class EnrollmentInput:
     next_due_at: datetime | None = None
     awaiting_since: datetime | None = None  # when the open question was sent
     reminders_sent: int = 0
-    planned: frozenset[str] = frozenset()  # lesson ids already in the outbox (kind lesson)
+    # Lessons already in the outbox (kind lesson) -> their due_at. A row due at or after the
+    # slot being decided was made for that very slot (by this pass or a concurrent one), so it
+    # does not count as "already sent": both passes then pick the same lesson, and the
+    # outbox's unique key keeps one.
+    planned: Mapping[str, datetime] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -270,7 +274,7 @@ class _Planner:
         fire = window.fire
         assert fire is not None
         order, index = self.regular(cohort, e.course_id)
-        planned = e.planned
+        planned = [x for x, at in e.planned.items() if at < fire] if e.planned else ()
         if cohort.schedule.pacing == SELF_PACED:
             if e.lesson_id is None and order and not any(x in planned for x in order):
                 lesson_id = order[0]
