@@ -37,6 +37,8 @@ def _register_lessons_group() -> None:
 _register_lessons_group()
 main.add_command(__import__("bot.telegram_cli", fromlist=["telegram"]).telegram)  # `telegram`
 main.add_command(__import__("scheduler.commands", fromlist=["outbox"]).outbox)  # learnbot outbox
+main.add_command(__import__("bot.trainers.commands", fromlist=["x"]).cohort_group)  # cohort
+main.add_command(__import__("bot.trainers.commands", fromlist=["x"]).user_group)  # user
 
 
 @main.command()

@@ -1,0 +1,96 @@
+"""Staff users, a cohort per trainer, and a `cli` helper that runs `learnbot` on the `engine`.
+
+result = await cli("cohort", "show", "1", user="tom@example.org")
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.cli import main
+from bot.domain import Role
+from bot.lessons.loader import LoadedCourse, load_courses
+from bot.trainers.cohorts import CohortInfo, create_cohort
+from bot.trainers.roles import UserRecord, add_user
+from scheduler.schedule import Schedule
+
+ROOT = Path(__file__).resolve().parents[2]
+LESSON = "user-centred-design"  # a lesson of the shipped digital-skills course
+
+Cli = Callable[..., Awaitable[Result]]
+
+
+@dataclass(frozen=True, slots=True)
+class Staff:
+    """An admin and two trainers, each trainer owning one cohort."""
+
+    admin: UserRecord
+    tom: UserRecord
+    una: UserRecord
+    toms_cohort: CohortInfo
+    unas_cohort: CohortInfo
+
+
+@pytest.fixture(scope="session")
+def courses() -> dict[str, LoadedCourse]:
+    """The shipped courses."""
+    return load_courses(ROOT / "lessons")
+
+
+@pytest.fixture
+async def staff(engine: AsyncEngine, courses: dict[str, LoadedCourse]) -> Staff:
+    """Ada (admin), Tom and Una (trainers) with a Nairobi cohort each."""
+    async with engine.begin() as conn:
+        admin = await add_user(conn, name="Ada", email="ada@example.org", role=Role.ADMIN)
+        tom = await add_user(conn, name="Tom", email="tom@example.org", role=Role.TRAINER)
+        una = await add_user(
+            conn, name="Una", email="una@example.org", role=Role.TRAINER, telegram_chat_id="555"
+        )
+        cohorts = [
+            await create_cohort(
+                conn,
+                owner=owner,
+                name=name,
+                course_ids=["digital-skills"],
+                courses=courses,
+                time_zone="Africa/Nairobi",
+                schedule=Schedule(pacing="self_paced"),
+            )
+            for owner, name in ((tom, "Tom's group"), (una, "Una's group"))
+        ]
+    return Staff(admin, tom, una, *cohorts)
+
+
+@pytest.fixture
+def cli(database_url: str, engine: AsyncEngine) -> Cli:
+    """Run `learnbot ARGS...` against the test database, as `user` (LEARNBOT_USER) if given."""
+
+    async def run(*args: str, user: str | None = None, input: str | None = None) -> Result:
+        env = {
+            "LEARNBOT_DATABASE_URL": database_url,
+            "LEARNBOT_LESSONS_DIR": str(ROOT / "lessons"),
+            "LEARNBOT_LOCALES_DIR": str(ROOT / "locales"),
+            "LEARNBOT_USER": user or "",
+            "TELEGRAM_BOT_USERNAME": "learnbot_test_bot",
+        }
+        # The command runs its own event loop: give it a thread of its own.
+        return await asyncio.to_thread(
+            CliRunner().invoke, main, list(args), env=env, input=input, catch_exceptions=False
+        )
+
+    return run
+
+
+async def count(engine: AsyncEngine, table: object, *where: object) -> int:
+    """Rows of `table` matching `where`."""
+    async with engine.connect() as conn:
+        query = select(func.count()).select_from(table).where(*where)  # type: ignore[arg-type]
+        return int((await conn.execute(query)).scalar_one())
