@@ -29,6 +29,9 @@ class Dialect:
         self.sqlite = conn.dialect.name == "sqlite"
         self._out: dict[datetime, Any] = {}
         self._in: dict[Any, datetime | None] = {}
+        # SQLite would pick the (status, next_due_at) index, where every row is "active", and
+        # then sort all of them for each page: walking the rowid in order is far cheaper.
+        self.by_id = " NOT INDEXED" if self.sqlite else ""
 
     async def fetch(
         self, conn: AsyncConnection, sql: str, params: Sequence[Any]
@@ -92,7 +95,7 @@ async def due_page(
     sql = (
         "SELECT e.id, e.learner_id, e.cohort_id, e.course_id, e.lesson_id, e.question_index,"
         " e.next_due_at, e.awaiting_since, e.reminders_sent, l.channel, l.address, l.time_zone"
-        " FROM enrollments e JOIN learners l ON l.id = e.learner_id"
+        f" FROM enrollments e{d.by_id} JOIN learners l ON l.id = e.learner_id"
         f" WHERE e.id > {d.p(1)} AND e.status = '{_ACTIVE}'"
         f" AND l.status = '{LearnerStatus.ACTIVE.value}'"
         f" AND (e.next_due_at IS NULL OR e.next_due_at <= {d.p(2)})"
@@ -108,7 +111,7 @@ async def awaiting_page(
     sql = (
         "SELECT e.id, e.learner_id, e.cohort_id, e.course_id, e.lesson_id, e.question_index,"
         " e.next_due_at, e.awaiting_since, e.reminders_sent, l.channel, l.address, l.time_zone"
-        " FROM enrollments e JOIN learners l ON l.id = e.learner_id"
+        f" FROM enrollments e{d.by_id} JOIN learners l ON l.id = e.learner_id"
         f" WHERE e.id > {d.p(1)} AND e.status = '{_ACTIVE}'"
         f" AND l.status = '{LearnerStatus.ACTIVE.value}'"
         " AND e.question_index IS NOT NULL AND e.lesson_id IS NOT NULL"
