@@ -135,7 +135,9 @@ async def test_kill_9_during_a_push_loses_nothing_and_duplicates_only_in_flight(
         addresses = await push(engine, LEARNERS)
         exposed: Counter[str] = Counter()  # address -> kills that caught it in flight
         for _ in range(KILLS):
-            worker = start_worker(url, log, lessons, "--rate", "700", "--batch", "50")
+            worker = start_worker(
+                url, log, lessons, "--rate", "700", "--batch", "50", "--lease", "2"
+            )
             before = lines(log)
             while lines(log) == before and worker.poll() is None:  # until it is sending
                 assert time.monotonic() < deadline
@@ -145,7 +147,7 @@ async def test_kill_9_during_a_push_loses_nothing_and_duplicates_only_in_flight(
             worker.wait()
             exposed.update(await in_flight(engine))
         assert await unsent(engine) > 0, "the kills should have come during the push"
-        final = start_worker(url, log, lessons, "--batch", "200")
+        final = start_worker(url, log, lessons, "--batch", "200", "--lease", "2")
         try:
             await wait_until_sent(engine, deadline)
         finally:
