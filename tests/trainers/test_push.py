@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -240,3 +241,24 @@ def test_a_lessons_cost_counts_sms_segments(courses: dict[str, LoadedCourse]) ->
     cost = lesson_cost(lesson, Settings())
     assert cost.of("telegram") == 2  # the lesson and its first question
     assert cost.of("sms") > cost.of("telegram")  # a 480-character body takes several segments
+
+
+async def test_push_waits_and_shows_progress_until_everything_is_sent(
+    cli: Cli, engine: AsyncEngine, staff: Staff
+) -> None:
+    await enrol(engine, staff.toms_cohort.id, "active", "active", "active", channel="telegram")
+
+    async def dispatcher() -> None:
+        # Stands in for the dispatcher: sends whatever the push queued.
+        while await count(engine, deliveries) < 3:
+            await asyncio.sleep(0.05)
+        async with engine.begin() as conn:
+            await conn.execute(deliveries.update().values(status="sent"))
+
+    sender = asyncio.create_task(dispatcher())
+    result = await asyncio.wait_for(
+        cli("cohort", "push", staff.toms_cohort.join_code, LESSON, user="tom@example.org"), 30
+    )
+    await sender
+    assert result.exit_code == 0, result.output
+    assert "push 1 done: 3/3 sent, 0 failed, 0 pending, 0 cancelled" in result.output
