@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any, TypeVar
 
 import click
@@ -114,6 +114,19 @@ async def run_polling(
                 await handler.handle(update)
             except Exception:
                 log.exception("telegram: update %s failed", update.update_id)
+
+
+@contextlib.asynccontextmanager
+async def polling(bot: Bot, handler: TelegramUpdateHandler) -> AsyncIterator[asyncio.Task[None]]:
+    """Long-poll in a background task while the block runs (`serve --telegram-polling`)."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_polling(bot, handler, stop=stop))
+    try:
+        yield task
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError, TelegramError):
+            await asyncio.wait_for(task, 10)
 
 
 @click.group()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -25,7 +25,7 @@ TELEGRAM_RATE = 30.0
 TELEGRAM_CHAT_RATE = 1.0
 # We aim a little below each limit: network jitter between our clock and the provider's can
 # bring two sends closer together on arrival than they left, and a 429 costs a whole pause.
-HEADROOM = 0.975
+HEADROOM = 0.965
 CHAT_HEADROOM = 0.9
 
 
@@ -44,6 +44,7 @@ class ChannelLimiter:
         rate: float | None,
         *,
         per_address_rate: float | None = None,
+        window: tuple[int, float] | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -54,6 +55,11 @@ class ChannelLimiter:
         self.per_address_rate = per_address_rate  # sends per second per address; None: no limit
         self._clock = clock
         self._sleep = sleep
+        # (N, W): at most N sends in any W seconds, by the time each send was really let go.
+        # Slots are kept on paper; a stalled event loop wakes several waiters late at once,
+        # and this check stops them from leaving together.
+        self.window = window
+        self._granted: deque[float] = deque(maxlen=window[0] if window else 1)
         self._next_free = 0.0  # the earliest time the next global slot may start
         self._paused_until = 0.0
         # Least recently used first. Only addresses sent to within the last per-address
@@ -109,9 +115,21 @@ class ChannelLimiter:
             self._next_free = slot + cost / self.rate
             if slot > now:
                 await self._sleep(slot - now)
-            if self._paused_until <= self._clock():
-                return
-            # A pause began while we slept: our slot fell inside it, so take a new one after.
+            if self._paused_until > self._clock():
+                continue  # a pause began while we slept: take a new slot after it
+            await self._wait_for_window()
+            return
+
+    async def _wait_for_window(self) -> None:
+        if self.window is None:
+            return
+        count, seconds = self.window
+        while len(self._granted) == count:
+            wait = self._granted[0] + seconds - self._clock()
+            if wait <= 0:
+                break
+            await self._sleep(wait)
+        self._granted.append(self._clock())
 
     def _forget_idle(self) -> None:
         now = self._clock()
@@ -125,8 +143,11 @@ class ChannelLimiter:
 def limiter_for(channel: ChannelName, settings: Settings) -> ChannelLimiter:
     """The limiter a dispatcher process uses for one channel (create one per channel)."""
     if channel is ChannelName.TELEGRAM:
+        rate = TELEGRAM_RATE * HEADROOM
         return ChannelLimiter(
-            TELEGRAM_RATE * HEADROOM, per_address_rate=TELEGRAM_CHAT_RATE * CHAT_HEADROOM
+            rate,
+            per_address_rate=TELEGRAM_CHAT_RATE * CHAT_HEADROOM,
+            window=(round(rate), 1.0),
         )
     if channel is ChannelName.SMS:
         # Twilio counts SMS throughput in segments: callers pass cost=segments.

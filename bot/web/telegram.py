@@ -257,3 +257,21 @@ async def _quietly(call: Awaitable[Any], what: str) -> None:
         await call
     except TelegramError as exc:
         log.info("telegram: could not %s the callback query: %s", what, exc)
+
+
+def telegram_extras(
+    settings: Settings,
+    dialogue: DialogueLike,
+    engine: AsyncEngine,
+    courses: Mapping[str, LoadedCourse],
+    channel: TelegramChannel,
+    on_replies: OnReplies,
+) -> list[BaseRoute]:
+    """The webhook route as `serve` mounts it, with /push for staff chats."""
+    return telegram_routes(
+        settings=settings,
+        dialogue=dialogue,
+        application_or_channel=channel,
+        on_replies=on_replies,
+        staff=TelegramStaffCommands(engine, courses),
+    )

@@ -123,6 +123,14 @@ async def test_a_pause_during_a_wait_moves_the_waiter_after_it() -> None:
     assert times == pytest.approx([0.0, 10.5])  # b's slot at 1.0 fell inside the pause
 
 
+async def test_the_window_holds_back_sends_that_a_stall_would_bunch() -> None:
+    # Slots 1 ms apart, but at most 3 sends in any second by the time they really go.
+    clock = VirtualClock()
+    lim = ChannelLimiter(1000.0, window=(3, 1.0), clock=clock, sleep=clock.sleep)
+    times = await send_times(clock, lim, *((f"chat{n}", 1.0) for n in range(5)))
+    assert times == pytest.approx([0.0, 0.001, 0.002, 1.0, 1.001])
+
+
 async def test_unlimited_channels_never_wait() -> None:
     clock = VirtualClock()
     lim = limiter(clock, None)
