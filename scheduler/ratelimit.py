@@ -25,7 +25,7 @@ TELEGRAM_RATE = 30.0
 TELEGRAM_CHAT_RATE = 1.0
 # We aim a little below each limit: network jitter between our clock and the provider's can
 # bring two sends closer together on arrival than they left, and a 429 costs a whole pause.
-HEADROOM = 0.965
+HEADROOM = 0.955
 CHAT_HEADROOM = 0.9
 
 
