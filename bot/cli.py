@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import TextIO
@@ -18,6 +19,15 @@ def load_settings() -> Settings:
     """Read the settings, turning a bad value into a clean CLI error naming the setting."""
     try:
         return Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@contextlib.contextmanager
+def _config_errors() -> Iterator[None]:
+    """A setting found wrong while starting up is a clean CLI error, not a traceback."""
+    try:
+        yield
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -44,13 +54,25 @@ main.add_command(__import__("bot.trainers.commands", fromlist=["x"]).user_group)
 @main.command()
 @click.option("--host", default=None, help="Address to bind (default LEARNBOT_HOST).")
 @click.option("--port", type=int, default=None, help="Port to bind (default LEARNBOT_PORT).")
-def serve(host: str | None, port: int | None) -> None:
+@click.option(
+    "--telegram-polling",
+    is_flag=True,
+    help="Fetch Telegram updates by long polling (a machine without a public URL).",
+)
+def serve(host: str | None, port: int | None, telegram_polling: bool) -> None:
     """Migrate the database, then serve webhooks, health and the sandbox."""
     from bot.runtime import serve as run_server
 
     settings = load_settings()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_server(settings, host=host or settings.host, port=port or settings.port))
+    with contextlib.suppress(KeyboardInterrupt), _config_errors():
+        asyncio.run(
+            run_server(
+                settings,
+                host=host or settings.host,
+                port=port or settings.port,
+                telegram_polling=telegram_polling,
+            )
+        )
 
 
 @main.command()

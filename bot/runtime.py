@@ -15,8 +15,9 @@ from starlette.routing import BaseRoute
 
 from bot.channels.base import Channel
 from bot.channels.sandbox import SandboxChannel
+from bot.channels.telegram import TelegramChannel
 from bot.channels.twilio import TwilioChannel
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.delivery import deliver
 from bot.dialogue import Dialogue
 from bot.domain import ChannelName, OutboundMessage
@@ -25,7 +26,9 @@ from bot.lessons.catalogs import load_translations
 from bot.lessons.loader import LoadedCourse, load_courses
 from bot.store.db import create_engine
 from bot.store.migrate import upgrade
+from bot.telegram_cli import polling
 from bot.web.app import create_app
+from bot.web.telegram import TelegramStaffCommands, TelegramUpdateHandler, telegram_extras
 from bot.web.twilio import twilio_routes
 
 log = logging.getLogger(__name__)
@@ -51,15 +54,49 @@ class Runtime:
         """Release the dialogue's connections and the engine's pool."""
         await self.dialogue.aclose()
         for channel in self.channels.values():
-            if isinstance(channel, TwilioChannel):
+            if isinstance(channel, TwilioChannel | TelegramChannel):
                 await channel.aclose()
         await self.engine.dispose()
 
+    async def on_replies(self, replies: Sequence[OutboundMessage]) -> None:
+        """Deliver what a webhook's turn returned directly (outbox channels return nothing)."""
+        await deliver(replies, self.channels, sms_max_segments=self.settings.sms_max_segments)
+
+    @property
+    def telegram(self) -> TelegramChannel | None:
+        """The Telegram channel, when a bot token is configured."""
+        channel = self.channels.get(ChannelName.TELEGRAM)
+        return channel if isinstance(channel, TelegramChannel) else None
+
+    def telegram_handler(self) -> TelegramUpdateHandler:
+        """The update handler the webhook and `serve --telegram-polling` share."""
+        assert self.telegram is not None
+        return TelegramUpdateHandler(
+            bot=self.telegram.bot,
+            dialogue=self.dialogue,
+            on_replies=self.on_replies,
+            staff=TelegramStaffCommands(self.engine, self.courses),
+        )
+
     def app(self) -> Starlette:
-        """The ASGI app serving health, the sandbox and (later) the provider webhooks."""
+        """The ASGI app serving health, the sandbox and the provider webhooks."""
         extra: list[BaseRoute] = []
         if self.settings.twilio_enabled:
-            extra += twilio_extras(self.settings, self.dialogue, self.engine, self.channels)
+            extra += twilio_routes(
+                settings=self.settings,
+                dialogue=self.dialogue,
+                engine=self.engine,
+                on_replies=self.on_replies,
+            )
+        if self.telegram is not None:
+            extra += telegram_extras(
+                self.settings,
+                self.dialogue,
+                self.engine,
+                self.courses,
+                self.telegram,
+                self.on_replies,
+            )
         return create_app(
             dialogue=self.dialogue,
             channels=self.channels,
@@ -91,6 +128,8 @@ async def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     channels: dict[ChannelName, Channel] = {ChannelName.SANDBOX: SandboxChannel()}
     if settings.twilio_enabled:
         channels.update(twilio_channels(settings))
+    if settings.telegram_enabled:
+        channels[ChannelName.TELEGRAM] = TelegramChannel.from_settings(settings)
     return Runtime(settings, engine, courses, ui, dialogue, channels)
 
 
@@ -136,20 +175,6 @@ def twilio_channels(settings: Settings) -> dict[ChannelName, Channel]:
     return channels
 
 
-def twilio_extras(
-    settings: Settings,
-    dialogue: Dialogue,
-    engine: AsyncEngine,
-    channels: Mapping[ChannelName, Channel],
-) -> list[BaseRoute]:
-    """The Twilio webhook routes; replies the dialogue returns are delivered at once."""
-
-    async def on_replies(replies: Sequence[OutboundMessage]) -> None:
-        await deliver(replies, channels, sms_max_segments=settings.sms_max_segments)
-
-    return twilio_routes(settings=settings, dialogue=dialogue, engine=engine, on_replies=on_replies)
-
-
 async def ensure_demo_cohort(runtime: Runtime) -> int:
     """Create (once) the self-paced demo cohort with join code DEMO on every shipped course."""
     ordered = _pathway_order(runtime.courses)
@@ -174,7 +199,9 @@ def _pathway_order(courses: Mapping[str, LoadedCourse]) -> list[str]:
     return ordered
 
 
-async def serve(settings: Settings, *, host: str, port: int) -> None:
+async def serve(
+    settings: Settings, *, host: str, port: int, telegram_polling: bool = False
+) -> None:
     """Run learnbot under uvicorn until interrupted."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     runtime = await build_runtime(settings)
@@ -182,8 +209,20 @@ async def serve(settings: Settings, *, host: str, port: int) -> None:
         if settings.demo:
             cohort_id = await ensure_demo_cohort(runtime)
             log.info("demo cohort %s ready: join code %s", cohort_id, DEMO_JOIN_CODE)
-        config = uvicorn.Config(runtime.app(), host=host, port=port, log_level="info")
+        if runtime.telegram is not None:
+            await runtime.telegram.initialize()  # checks the token (getMe) before serving
+        # No access log: one line per webhook costs more than the webhook itself.
+        config = uvicorn.Config(
+            runtime.app(), host=host, port=port, log_level="info", access_log=False
+        )
         log.info("sandbox at http://%s:%s/sandbox", host, port)
-        await uvicorn.Server(config).serve()
+        server = uvicorn.Server(config)
+        if telegram_polling:
+            if runtime.telegram is None:
+                raise ConfigError("--telegram-polling needs TELEGRAM_BOT_TOKEN")
+            async with polling(runtime.telegram.bot, runtime.telegram_handler()):
+                await server.serve()
+        else:
+            await server.serve()
     finally:
         await runtime.close()
