@@ -22,7 +22,16 @@ from bot.domain import DeliveryKind, LearnerStatus
 from bot.store.tables import cohorts
 from scheduler import plan_store
 from scheduler.plan_store import Dialect
-from scheduler.planner import ACTIVE, CohortInput, EnrollmentInput, Plan, plan
+from scheduler.planner import (
+    ACTIVE,
+    CohortInput,
+    Due,
+    EnrollmentInput,
+    Pause,
+    Plan,
+    Skip,
+    plan,
+)
 from scheduler.schedule import ScheduleError, parse_schedule
 from scheduler.timezones import TimeZoneError, learner_zone, zone
 
@@ -171,6 +180,120 @@ async def write_plan(conn: AsyncConnection, d: Dialect, result: Plan, now: datet
     return inserted
 
 
+# A page's due rows grouped by everything the planner reads of an enrollment (cohort, zone,
+# course, lesson position, open question, next_due_at, reminders, planned lessons): the
+# planner decides once per group and the decision is copied to every member. One cohort due
+# at one slot is a handful of groups, so 100,000 enrollments cost a few planner calls.
+_GroupKey = tuple[Any, ...]
+_PHONE_CHANNELS = (None, "sms", "whatsapp")
+
+
+def group_rows(
+    rows: Sequence[Sequence[Any]],
+    planned: Mapping[int, Mapping[str, datetime]],
+    cohort_map: Mapping[int, CohortInput],
+) -> dict[_GroupKey, list[Sequence[Any]]]:
+    """Rows of plan_store.due_page grouped by the planner's inputs (members in id order).
+
+    The key is the row's cohort .. reminders_sent, channel and explicit zone columns, plus the
+    zone derived from a phone number (SMS/WhatsApp) and the lessons already planned.
+    """
+    groups: dict[_GroupKey, list[Sequence[Any]]] = {}
+    for row in rows:
+        key = (*row[2:10], row[11])
+        channel = row[9]
+        if channel in _PHONE_CHANNELS:  # the number may decide the zone: resolve it
+            cohort = cohort_map.get(row[2])
+            if cohort is not None:
+                key += (learner_zone(row[11], row[10], cohort.time_zone, channel=channel),)
+        if planned and row[0] in planned:
+            # Lessons already in the outbox, as a value: a cohort's members share them too.
+            key += (frozenset(planned[row[0]].items()),)
+        members = groups.get(key)
+        if members is None:
+            groups[key] = [row]
+        else:
+            members.append(row)
+    return groups
+
+
+def group_inputs(
+    groups: Mapping[_GroupKey, Sequence[Sequence[Any]]],
+    planned: Mapping[int, Mapping[str, datetime]],
+    cohort_map: Mapping[int, CohortInput],
+    d: Dialect,
+) -> tuple[list[EnrollmentInput], dict[int, Sequence[Sequence[Any]]]]:
+    """One planner input per group (its first member) and representative id -> members."""
+    members_of: dict[int, Sequence[Sequence[Any]]] = {}
+    firsts: list[Sequence[Any]] = []
+    for members in groups.values():
+        members_of[members[0][0]] = members
+        firsts.append(members[0])
+    return to_inputs(firsts, planned, cohort_map, d), members_of
+
+
+def expand_plan(result: Plan, members_of: Mapping[int, Sequence[Sequence[Any]]]) -> Plan:
+    """The plan of every member, from the plan of each group's representative.
+
+    Only built when the decisions are logged one by one (DEBUG), or in tests.
+    """
+    out = Plan()
+    for due in result.due:
+        for row in members_of[due.enrollment_id]:
+            out.due.append(
+                Due(row[0], row[1], row[9], due.lesson_id, due.kind, due.due_at, due.reason)
+            )
+    for skip in result.skips:
+        for row in members_of[skip.enrollment_id]:
+            out.skips.append(Skip(row[0], skip.reason, skip.at, skip.lesson_id))
+    for pause in result.pauses:
+        for row in members_of[pause.enrollment_id]:
+            out.pauses.append(Pause(row[0], row[1], pause.lesson_id, pause.reason))
+    for e_id, value in result.next_due_at.items():
+        for row in members_of[e_id]:
+            out.next_due_at[row[0]] = value
+    for e_id, count in result.reminders_sent.items():
+        for row in members_of[e_id]:
+            out.reminders_sent[row[0]] = count
+    return out
+
+
+async def write_grouped_plan(
+    conn: AsyncConnection,
+    d: Dialect,
+    result: Plan,
+    members_of: Mapping[int, Sequence[Sequence[Any]]],
+    now: datetime,
+    stats: PlanStats,
+) -> None:
+    """Insert every member's outbox rows, move next_due_at on, and count it all in `stats`."""
+    for due in result.due:
+        # A group shares its channel (part of the key), so the representative's is everyone's.
+        ids = [row[0] for row in members_of[due.enrollment_id]]
+        stats.planned += len(ids)
+        stats.inserted += await plan_store.insert_outbox_for(
+            conn,
+            d,
+            ids,
+            lesson_id=due.lesson_id,
+            kind=due.kind.value,
+            channel=due.channel,
+            due_at=due.due_at,
+            now=now,
+        )
+    for skip in result.skips:
+        n = len(members_of[skip.enrollment_id])
+        stats.skipped += n
+        stats.reasons[skip.reason] = stats.reasons.get(skip.reason, 0) + n
+    stats.paused += sum(len(members_of[p.enrollment_id]) for p in result.pauses)
+    by_value: dict[datetime, list[int]] = {}
+    for e_id, value in result.next_due_at.items():
+        ids = [row[0] for row in members_of[e_id]]
+        by_value.setdefault(value, []).extend(ids)
+        stats.rescheduled += len(ids)
+    await plan_store.set_column_groups(conn, d, "next_due_at", by_value)
+
+
 async def plan_page(
     conn: AsyncConnection,
     *,
@@ -189,13 +312,15 @@ async def plan_page(
         return None
     low, high = int(rows[0][0]), int(rows[-1][0])
     planned = await plan_store.planned_lessons(conn, d, low, high, DeliveryKind.LESSON.value)
-    inputs = to_inputs(rows, planned, cohort_map, d)
+    groups = group_rows(rows, planned, cohort_map)
+    inputs, members_of = group_inputs(groups, planned, cohort_map, d)
     result = plan(
         now, cohort_map.values(), inputs, orders, misfire_grace=misfire_grace, reminders=False
     )
     stats.examined += len(rows)
-    stats.add(result, await write_plan(conn, d, result, now))
-    log_plan(result)
+    await write_grouped_plan(conn, d, result, members_of, now, stats)
+    if result.pauses or log.isEnabledFor(logging.DEBUG):
+        log_plan(expand_plan(result, members_of))
     return high
 
 

@@ -20,6 +20,7 @@ from bot.domain import DeliveryStatus, LearnerStatus
 ID_CHUNK = 5_000  # ids per `IN (...)`: well under SQLite's parameter limit
 SCHEDULED_PRIORITY = 1  # after replies to learners (0)
 _ACTIVE = "active"
+_PENDING = DeliveryStatus.PENDING.value
 
 
 class Dialect:
@@ -152,34 +153,94 @@ async def insert_outbox(
     """Insert (learner, enrollment, lesson, kind, channel, due_at) rows as pending outbox rows,
     doing nothing for any (enrollment, lesson, kind) that already exists; the number inserted
     (or of rows offered, where the driver cannot tell)."""
+    stamp = d.ts(now)
+    return await insert_outbox_rows(
+        conn,
+        d,
+        [
+            outbox_row(learner_id, enrollment_id, lesson_id, kind, channel, d.ts(due_at), stamp)
+            for learner_id, enrollment_id, lesson_id, kind, channel, due_at in rows
+        ],
+    )
+
+
+def outbox_row(
+    learner_id: int,
+    enrollment_id: int,
+    lesson_id: str,
+    kind: str,
+    channel: str,
+    due_at: Any,
+    stamp: Any,
+) -> tuple[Any, ...]:
+    """One parameter tuple for insert_outbox_rows; `due_at` and `stamp` already `d.ts`'d."""
+    return (
+        learner_id,
+        enrollment_id,
+        lesson_id,
+        kind,
+        channel,
+        _PENDING,
+        SCHEDULED_PRIORITY,
+        due_at,
+        0,
+        stamp,
+        stamp,
+    )
+
+
+async def insert_outbox_rows(
+    conn: AsyncConnection, d: Dialect, params: list[tuple[Any, ...]]
+) -> int:
+    """Insert prebuilt outbox_row tuples, doing nothing for an (enrollment, lesson, kind) that
+    already exists; the number inserted (or of rows offered, where the driver cannot tell)."""
+    if not params:
+        return 0
     placeholders = ", ".join(d.p(n) for n in range(1, 12))
     sql = (
         f"INSERT INTO deliveries ({_INSERT_COLUMNS}) VALUES ({placeholders})"
         " ON CONFLICT (enrollment_id, lesson_id, kind) DO NOTHING"
     )
-    pending = DeliveryStatus.PENDING.value
-    params: list[tuple[Any, ...]] = []
-    stamp = d.ts(now)
-    for learner_id, enrollment_id, lesson_id, kind, channel, due_at in rows:
-        params.append(
-            (
-                learner_id,
-                enrollment_id,
-                lesson_id,
-                kind,
-                channel,
-                pending,
-                SCHEDULED_PRIORITY,
-                d.ts(due_at),
-                0,
-                stamp,
-                stamp,
-            )
-        )
-    if not params:
-        return 0
     count = await d.executemany(conn, sql, params)
     return count if count >= 0 else len(params)
+
+
+async def insert_outbox_for(
+    conn: AsyncConnection,
+    d: Dialect,
+    enrollment_ids: Sequence[int],
+    *,
+    lesson_id: str,
+    kind: str,
+    channel: str,
+    due_at: datetime,
+    now: datetime,
+) -> int:
+    """Insert one pending outbox row per enrollment, all alike but for the enrollment and its
+    learner, doing nothing where (enrollment, lesson, kind) exists; the number inserted.
+
+    One `INSERT ... SELECT` per chunk of ids: SQLite does in C what an executemany of prebuilt
+    tuples does per row in Python, at half the cost.
+    """
+    inserted = 0
+    head = (
+        f"INSERT INTO deliveries ({_INSERT_COLUMNS})"
+        " SELECT learner_id, id, {0}, {1}, {2}, {3}, {4}, {5}, 0, {6}, {7} FROM enrollments"
+    ).format(*(d.p(n) for n in range(1, 9)))
+    tail = "ORDER BY id ON CONFLICT (enrollment_id, lesson_id, kind) DO NOTHING"
+    stamp = d.ts(now)
+    fixed = (lesson_id, kind, channel, _PENDING, SCHEDULED_PRIORITY, d.ts(due_at), stamp, stamp)
+    for start in range(0, len(enrollment_ids), ID_CHUNK):
+        chunk = list(enrollment_ids[start : start + ID_CHUNK])
+        if d.sqlite:
+            sql = f"{head} WHERE id IN ({', '.join('?' * len(chunk))}) {tail}"
+            result = await conn.exec_driver_sql(sql, (*fixed, *chunk))
+        else:
+            sql = f"{head} WHERE id = ANY($9::bigint[]) {tail}"
+            result = await conn.exec_driver_sql(sql, (*fixed, chunk))
+        count = result.rowcount
+        inserted += count if count is not None and count >= 0 else len(chunk)
+    return inserted
 
 
 async def set_column(
@@ -189,10 +250,17 @@ async def set_column(
     groups: dict[Any, list[int]] = {}
     for enrollment_id, value in values.items():
         groups.setdefault(value, []).append(enrollment_id)
+    await set_column_groups(conn, d, column, groups)
+
+
+async def set_column_groups(
+    conn: AsyncConnection, d: Dialect, column: str, groups: Mapping[Any, Sequence[int]]
+) -> None:
+    """Set an enrollments column to each value for its ids: one UPDATE per value and chunk."""
     for value, ids in groups.items():
         bound = d.ts(value) if isinstance(value, datetime) else value
         for start in range(0, len(ids), ID_CHUNK):
-            chunk = ids[start : start + ID_CHUNK]
+            chunk = list(ids[start : start + ID_CHUNK])
             if d.sqlite:
                 marks = ", ".join("?" * len(chunk))
                 sql = f"UPDATE enrollments SET {column} = ? WHERE id IN ({marks})"
