@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain import ChannelName, LearnerStatus
@@ -97,3 +97,67 @@ async def test_missed_slots_beyond_the_grace_are_skipped(engine: AsyncEngine) ->
     assert stats.planned == 0 and stats.skipped == 5
     assert list(stats.reasons) == ["missed by 7.0h, beyond misfire grace 6.0h"]
     assert await outbox(engine) == []
+
+
+async def test_a_mixed_page_gets_one_decision_per_enrollment(engine: AsyncEngine) -> None:
+    # Enrollments alike are planned once as a group: zones, lesson positions, open questions
+    # and lessons already in the outbox must still each decide their own enrollment.
+    await seed_cohort(
+        engine,
+        learners_count=12,
+        course_id="course",
+        now=NOW,
+        channel=ChannelName.SMS,
+        time_zones=("Africa/Nairobi", "Africa/Dakar"),
+    )
+    async with engine.begin() as conn:
+        rows = (
+            await conn.execute(
+                select(enrollments.c.id, enrollments.c.learner_id).order_by(enrollments.c.id)
+            )
+        ).all()
+        nairobi, dakar = rows[0::2], rows[1::2]  # 15:00 local: due now in Nairobi only
+        moved_on = [nairobi[1].id, nairobi[2].id]
+        await conn.execute(
+            update(enrollments).where(enrollments.c.id.in_(moved_on)).values(lesson_id="l0")
+        )
+        await conn.execute(
+            update(enrollments)
+            .where(enrollments.c.id == nairobi[3].id)
+            .values(lesson_id="l0", question_index=0, awaiting_since=NOW - timedelta(hours=1))
+        )
+        yesterday = NOW - timedelta(days=1)
+        await conn.execute(
+            insert(deliveries).values(
+                enrollment_id=nairobi[4].id,
+                learner_id=nairobi[4].learner_id,
+                lesson_id="l0",
+                kind="lesson",
+                channel="sms",
+                status="sent",
+                priority=1,
+                due_at=yesterday,
+                attempts=0,
+                created_at=yesterday,
+                updated_at=yesterday,
+            )
+        )
+    # One page: the enrollment with l0 already sent is alike the fresh ones in all but that.
+    stats = await plan_once(engine, COURSES, now=NOW, misfire_grace=GRACE, page_size=12)
+    assert (stats.examined, stats.planned, stats.inserted, stats.skipped) == (12, 5, 5, 7)
+    new = [(e, lesson) for e, lesson, status in await outbox(engine) if status == "pending"]
+    assert sorted(new) == sorted(
+        [
+            (nairobi[0].id, "l0"),
+            (nairobi[1].id, "l1"),
+            (nairobi[2].id, "l1"),
+            (nairobi[4].id, "l1"),
+            (nairobi[5].id, "l0"),
+        ]
+    )
+    async with engine.connect() as conn:
+        next_due = dict(
+            (await conn.execute(select(enrollments.c.id, enrollments.c.next_due_at))).all()
+        )
+    assert {next_due[row.id] for row in nairobi} == {datetime(2026, 3, 3, 12, 0, tzinfo=UTC)}
+    assert {next_due[row.id] for row in dakar} == {datetime(2026, 3, 2, 15, 0, tzinfo=UTC)}
