@@ -1,10 +1,12 @@
 """The plan job: read due enrollments in pages, run the planner, write the outbox and state.
 
 Each page is one transaction: a keyset-paginated SELECT of due enrollments with their learner,
-one SELECT of the lessons they already have in the outbox, the pure planner, one executemany
-`INSERT ... ON CONFLICT (enrollment_id, lesson_id, kind) DO NOTHING` into `deliveries`, and
-a few `UPDATE enrollments SET next_due_at = ... WHERE id IN (...)` grouped by value. Running it
-twice, or on two machines at once, inserts nothing twice: the unique key decides.
+one SELECT of the lessons they already have in the outbox, the enrollments grouped by what the
+planner reads of them, the pure planner once per group, one `INSERT ... SELECT ... ON CONFLICT
+(enrollment_id, lesson_id, kind) DO NOTHING` into `deliveries` per group's decision (and chunk
+of ids), and a few `UPDATE enrollments SET next_due_at = ... WHERE id IN (...)` grouped by
+value. Running it twice, or on two machines at once, inserts nothing twice: the unique key
+decides.
 """
 
 from __future__ import annotations
@@ -163,21 +165,6 @@ def log_plan(result: Plan) -> None:
             pause.learner_id,
             pause.reason,
         )
-
-
-async def write_plan(conn: AsyncConnection, d: Dialect, result: Plan, now: datetime) -> int:
-    """Insert the plan's outbox rows and move next_due_at on; the number of rows inserted."""
-    inserted = await plan_store.insert_outbox(
-        conn,
-        d,
-        (
-            (x.learner_id, x.enrollment_id, x.lesson_id, x.kind.value, x.channel, x.due_at)
-            for x in result.due
-        ),
-        now,
-    )
-    await plan_store.set_column(conn, d, "next_due_at", result.next_due_at)
-    return inserted
 
 
 # A page's due rows grouped by everything the planner reads of an enrollment (cohort, zone,
