@@ -150,6 +150,7 @@ def scheduler_lifespan(
             runtime.dialogue,
             limiters={name: limiter_for(name, settings) for name in runtime.channels},
             sms_max_segments=settings.sms_max_segments,
+            runner=runtime.dialogue.runner,  # SQLite: claims and writes inline, like turns
         )
         runtime.dialogue.on_enqueued = dispatcher.wake  # replies queued by a turn go at once
         jobs = SchedulerApp(

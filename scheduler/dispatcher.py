@@ -26,7 +26,9 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.channels.base import Channel, SendError, SendErrorKind
+from bot.dialogue.context import as_async
 from bot.dialogue.outbound import LessonTarget, PreparedLesson
+from bot.dialogue.runner import AsyncRunner, Runner
 from bot.domain import (
     ChannelName,
     DeliveryKind,
@@ -151,8 +153,13 @@ class Dispatcher:
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
         name: str | None = None,
+        runner: Runner | None = None,
     ) -> None:
         self.engine = engine
+        # Where claims and write-backs run: serve passes the dialogue's runner, so on a SQLite
+        # file they run inline on its sync connection like the turns, holding the write lock
+        # for microseconds instead of across aiosqlite's thread hops (which made turns wait).
+        self.runner: Runner = runner or AsyncRunner(engine)
         self.channels = dict(channels)
         self.lessons = lessons
         self.limiters: dict[ChannelName, Limiter] = dict(limiters or {})
@@ -208,8 +215,8 @@ class Dispatcher:
 
     async def release_expired(self) -> int:
         """Make rows of dead processes (lease expired) pending again: the count."""
-        async with self.engine.begin() as conn:
-            released = await outbox.release_expired(conn, self.clock())
+        now = self.clock()
+        released = await self.runner.run(lambda db: outbox.release_expired(as_async(db), now))
         if released:
             log.warning("released %d deliveries whose lease expired", released)
         return released
@@ -249,15 +256,17 @@ class Dispatcher:
         """Claim one batch of `channel`, send it, write the results: what happened."""
         now = self.clock()
         token = f"{self.name}:{next(self._batches)}"
-        async with self.engine.begin() as conn:
-            rows = await outbox.claim_batch(
-                conn,
+        limit = self.batch_limit(channel)
+        rows = await self.runner.run(
+            lambda db: outbox.claim_batch(
+                as_async(db),
                 channel=channel,
                 token=token,
-                limit=self.batch_limit(channel),
+                limit=limit,
                 now=now,
                 lease_until=now + self.lease,
             )
+        )
         if not rows:
             return BatchResult()
         by_learner: dict[int, list[ClaimedRow]] = defaultdict(list)
@@ -399,23 +408,43 @@ class Dispatcher:
                         templates.append(_template_values(outcome, now))
                 else:
                     result.cancelled += 1
-        async with self.engine.begin() as conn:
-            for rows, write in (
-                (sent, outbox.mark_sent),
-                (settled, outbox.settle),
-                (moves, outbox.update_enrollments),
-                (templates, outbox.record_templates),
-            ):
-                if rows:
-                    await write(conn, rows)
-                    result.statements += 1
-            if events:
-                await append_events(conn, events)
-                result.statements += 1
-            for outcome in failures:
-                await self._apply_failure(conn, outcome, now)
-                result.statements += 1
+        statements = await self.runner.run(
+            lambda db: self._write_rows(
+                as_async(db), sent, settled, moves, templates, events, failures, now
+            )
+        )
+        result.statements += statements
         return result
+
+    async def _write_rows(
+        self,
+        conn: AsyncConnection,
+        sent: list[dict[str, Any]],
+        settled: list[dict[str, Any]],
+        moves: list[dict[str, Any]],
+        templates: list[dict[str, Any]],
+        events: list[EventRow],
+        failures: list[_Outcome],
+        now: datetime,
+    ) -> int:
+        """One batch's writes in the caller's transaction: the number of statements."""
+        statements = 0
+        for rows, write in (
+            (sent, outbox.mark_sent),
+            (settled, outbox.settle),
+            (moves, outbox.update_enrollments),
+            (templates, outbox.record_templates),
+        ):
+            if rows:
+                await write(conn, rows)
+                statements += 1
+        if events:
+            await append_events(conn, events)
+            statements += 1
+        for outcome in failures:
+            await self._apply_failure(conn, outcome, now)
+            statements += 1
+        return statements
 
     def _settled_values(self, outcome: _Outcome, now: datetime) -> dict[str, Any]:
         row, error, status = outcome.row, outcome.error, outcome.status

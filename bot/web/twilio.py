@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from functools import lru_cache
+from urllib.parse import parse_qsl, urlparse
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.background import BackgroundTask
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from twilio.request_validator import RequestValidator, get_signature_algorithm
+from twilio.request_validator import (
+    HMAC_SHA1,
+    HMAC_SHA256,
+    RequestValidator,
+    add_port,
+    compare,
+    get_signature_algorithm,
+    remove_port,
+)
 
 from bot.channels.twilio import STATUS_PATH, WHATSAPP_PREFIX, error_kind
 from bot.config import Settings
@@ -28,6 +38,7 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 TWIML_TYPE = "text/xml"
 
 _TRACKED = frozenset(str(status) for status in CALLBACK_STATUSES)
+FORM_TYPE = "application/x-www-form-urlencoded"
 
 OnReplies = Callable[[Sequence[OutboundMessage]], Awaitable[None]]
 
@@ -46,18 +57,28 @@ def twilio_routes(
     public_url = settings.public_url.rstrip("/")
 
     async def verified_form(request: Request) -> FormData | None:
-        form = await request.form()
+        form = await _form(request)
         signature = request.headers.get("X-Twilio-Signature")
         if not signature:
             return None
         # Twilio signs the URL it called: ours as the public sees it, not the Host behind a proxy.
         url = public_url + request.url.path
-        if request.url.query:
-            url += "?" + request.url.query
+        query = request.scope.get("query_string", b"")
+        if query:
+            url += "?" + query.decode("latin-1")
         algorithm = get_signature_algorithm(
             request.headers.get("X-Twilio-Webhooks-Signature-Settings")
         )
-        return form if validator.validate(url, form, signature, algorithm) else None
+        if query or (algorithm or HMAC_SHA1).upper() not in _FAST_ALGORITHMS:
+            # A query (it may carry bodySHA256) or an odd algorithm: the SDK's whole check.
+            return form if validator.validate(url, form, signature, algorithm) else None
+        # RequestValidator.validate's own rule (the URL without its port, or with it), with
+        # the two URL variants computed once per path and the second HMAC only if needed.
+        without_port, with_port = _url_variants(url)
+        for variant in (without_port, with_port):
+            if compare(validator.compute_signature(variant, form, algorithm), signature):
+                return form
+        return None
 
     def inbound(channel: ChannelName) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -123,6 +144,29 @@ async def _send_replies(on_replies: OnReplies, replies: Sequence[OutboundMessage
     except Exception:
         # The turn is committed; a failed direct send must not turn into a Twilio retry.
         log.exception("sending %d replies failed", len(replies))
+
+
+_FAST_ALGORITHMS = frozenset({HMAC_SHA1, HMAC_SHA256})  # what validate supports
+
+
+@lru_cache(maxsize=16)
+def _url_variants(url: str) -> tuple[str, str]:
+    """A webhook URL without and with its port, as RequestValidator.validate tries it."""
+    parsed = urlparse(url)
+    return remove_port(parsed), add_port(parsed)
+
+
+async def _form(request: Request) -> FormData:
+    """The posted form; Twilio's urlencoded bodies parsed by the stdlib (python-multipart's
+    pure-Python parser cost more than the rest of the signature check)."""
+    content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if content_type != FORM_TYPE:
+        return await request.form()
+    body = await request.body()
+    fields: list[tuple[str, str | UploadFile]] = list(
+        parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    )
+    return FormData(fields)
 
 
 def _forbidden() -> Response:
