@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import HMAC_SHA256, RequestValidator
 
 from bot.channels.base import Channel
 from bot.channels.twilio import TwilioChannel
@@ -221,6 +221,48 @@ async def test_query_string_is_part_of_what_is_signed(harness: Harness) -> None:
 
     assert signed.status_code == 200
     assert unsigned_query.status_code == 403
+
+
+async def test_a_signature_over_the_url_with_its_default_port_is_accepted(
+    harness: Harness,
+) -> None:
+    # Twilio sometimes signs https://host:443/...: the SDK accepts both forms, and so do we.
+    path = "/webhooks/twilio/sms"
+    params = {"MessageSid": harness.new_sid(), "From": LEARNER, "Body": "JOIN DEMO"}
+
+    response = await harness.post(
+        path, params, signed_url=PUBLIC_URL.replace(".org", ".org:443") + path
+    )
+
+    assert response.status_code == 200
+    assert await harness.count(learners) == 1
+
+
+async def test_hmac_sha256_signatures_are_checked_when_twilio_says_so(harness: Harness) -> None:
+    path = "/webhooks/twilio/sms"
+    params = {"MessageSid": harness.new_sid(), "From": LEARNER, "Body": "JOIN DEMO"}
+    sha256 = harness.validator.compute_signature(PUBLIC_URL + path, params, HMAC_SHA256)
+    sha1 = harness.validator.compute_signature(PUBLIC_URL + path, params)
+    settings = {"X-Twilio-Webhooks-Signature-Settings": "algorithm=HMAC_SHA256"}
+
+    wrong = await harness.http.post(
+        path, data=params, headers={"X-Twilio-Signature": sha1, **settings}
+    )
+    right = await harness.http.post(
+        path, data=params, headers={"X-Twilio-Signature": sha256, **settings}
+    )
+
+    assert (wrong.status_code, right.status_code) == (403, 200)
+
+
+async def test_non_ascii_text_is_decoded_exactly_as_twilio_signed_it(harness: Harness) -> None:
+    path = "/webhooks/twilio/sms"
+    body = "Habari ya asubuhi, ça va? ✓"
+    params = {"MessageSid": harness.new_sid(), "From": LEARNER, "Body": body}
+    tampered = harness.validator.compute_signature(PUBLIC_URL + path, {**params, "Body": "?"})
+
+    assert (await harness.post(path, params, signature=tampered)).status_code == 403
+    assert (await harness.post(path, params)).status_code == 200
 
 
 # --- inbound -----------------------------------------------------------------------------------
