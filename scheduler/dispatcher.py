@@ -18,7 +18,7 @@ import secrets
 import socket
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from itertools import count
 from typing import Any, Protocol
@@ -70,6 +70,12 @@ class LessonSource(Protocol):
 
     def prepare_lesson(self, target: LessonTarget, now: datetime) -> PreparedLesson | None:
         """The lesson's messages and the writes that follow its sending."""
+        ...
+
+    def prepare_reminder(
+        self, target: LessonTarget, question_index: int | None
+    ) -> PreparedLesson | None:
+        """A reminder of the open question; None once it is answered."""
         ...
 
     def whatsapp_template(
@@ -302,6 +308,13 @@ class Dispatcher:
         target: LessonTarget | None = None
         if row.payload is not None:
             messages = decode_messages(row.payload)
+        elif row.kind == DeliveryKind.REMINDER.value:
+            target = _reminder_target(row)
+            prepared = self.lessons.prepare_reminder(target, row.question_index) if target else None
+            if prepared is None:
+                # Answered (or moved on) since the planner queued it: nothing to remind of.
+                return _Outcome(row, DeliveryStatus.CANCELLED)
+            messages = prepared.messages
         else:
             target = _target(row)
             if target is None or (prepared := self.lessons.prepare_lesson(target, now)) is None:
@@ -389,9 +402,12 @@ class Dispatcher:
                 result.sent += 1
                 result.messages += len(outcome.results)
                 sent.append(_sent_values(outcome, now))
-                if outcome.prepared is not None and row.enrollment_id is not None:
-                    moves.append({"id_": row.enrollment_id, **outcome.prepared.enrollment_values})
-                    events.append(outcome.prepared.event)
+                prepared = outcome.prepared
+                if prepared is not None and row.enrollment_id is not None:
+                    if prepared.enrollment_values:
+                        moves.append({"id_": row.enrollment_id, **prepared.enrollment_values})
+                    if prepared.event is not None:
+                        events.append(prepared.event)
             elif status == DeliveryStatus.FAILED:
                 result.failed += 1
                 failures.append(outcome)
@@ -498,6 +514,14 @@ def _target(row: ClaimedRow) -> LessonTarget | None:
         channel=row.channel,
         address=row.address,
     )
+
+
+def _reminder_target(row: ClaimedRow) -> LessonTarget | None:
+    """A reminder is about the enrollment's open lesson, whatever its outbox key says."""
+    target = _target(row)
+    if target is None or row.open_lesson_id is None:
+        return None
+    return replace(target, lesson_id=row.open_lesson_id)
 
 
 def _window_closed(row: ClaimedRow, now: datetime) -> bool:

@@ -45,6 +45,8 @@ class ClaimedRow:
     last_inbound_at: datetime | None
     course_id: str | None
     cohort_id: int | None
+    open_lesson_id: str | None = None  # the enrollment's open question, for reminders
+    question_index: int | None = None
 
     @property
     def is_reply(self) -> bool:
@@ -99,6 +101,8 @@ _CLAIMED = (
         learners.c.last_inbound_at,
         enrollments.c.course_id,
         enrollments.c.cohort_id,
+        enrollments.c.lesson_id.label("open_lesson_id"),
+        enrollments.c.question_index,
     )
     .select_from(
         deliveries.join(learners, learners.c.id == deliveries.c.learner_id).outerjoin(
@@ -181,6 +185,8 @@ def _row(row: Any) -> ClaimedRow:
         last_inbound_at=row.last_inbound_at,
         course_id=row.course_id,
         cohort_id=row.cohort_id,
+        open_lesson_id=row.open_lesson_id,
+        question_index=row.question_index,
     )
 
 

@@ -97,6 +97,11 @@ class TurnContext:
             if name != "completed_at":
                 setattr(self.enrollment, name, value)
         self.enrollment_values.update(values)
+        if "question_index" in values or "attempt" in values:
+            # A question was asked or answered: reminders count afresh from now.
+            question_open = self.enrollment.question_index is not None
+            self.enrollment_values["awaiting_since"] = self.now if question_open else None
+            self.enrollment_values["reminders_sent"] = 0
 
     def set_state(self, state: str | None) -> None:
         """Remember where the learner is in a multi-step exchange."""

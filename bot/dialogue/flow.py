@@ -10,7 +10,13 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.dialogue import keywords
-from bot.dialogue.outbound import LessonTarget, PreparedLesson, prepare_lesson, whatsapp_template
+from bot.dialogue.outbound import (
+    LessonTarget,
+    PreparedLesson,
+    prepare_lesson,
+    prepare_reminder,
+    whatsapp_template,
+)
 from bot.dialogue.runner import runner_for
 from bot.dialogue.turn import Turn
 from bot.domain import (
@@ -112,6 +118,12 @@ class Dialogue:
     def prepare_lesson(self, target: LessonTarget, now: datetime) -> PreparedLesson | None:
         """A scheduled lesson for the dispatcher, with the writes that follow its sending."""
         return prepare_lesson(self, target, now)
+
+    def prepare_reminder(
+        self, target: LessonTarget, question_index: int | None
+    ) -> PreparedLesson | None:
+        """A reminder of the open question for the dispatcher; None once it is answered."""
+        return prepare_reminder(self, target, question_index)
 
     def whatsapp_template(
         self, target: LessonTarget, prepared: PreparedLesson

@@ -44,8 +44,8 @@ class PreparedLesson:
     locale: str  # the locale actually delivered
     course_id: str
     title: str
-    enrollment_values: dict[str, Any]
-    event: EventRow
+    enrollment_values: dict[str, Any]  # empty: the enrollment does not move
+    event: EventRow | None
 
 
 def find_course(dialogue: Dialogue, course_id: str, lesson_id: str) -> str | None:
@@ -123,3 +123,38 @@ def whatsapp_template(
                 content_variables=(("1", prepared.title),),
             )
     return None
+
+
+def prepare_reminder(
+    dialogue: Dialogue, target: LessonTarget, question_index: int | None
+) -> PreparedLesson | None:
+    """A reminder of the learner's open question (`target.lesson_id` is the open lesson).
+
+    None when there is nothing to remind of: the question was answered since the planner
+    queued the reminder. The enrollment does not move; the planner already counted it.
+    """
+    course_id = find_course(dialogue, target.course_id, target.lesson_id)
+    if course_id is None or question_index is None:
+        return None
+    lesson, locale = dialogue.localized(course_id, target.lesson_id, target.learner_locale)
+    if not 0 <= question_index < len(lesson.questions):
+        return None
+    tr = dialogue.translations(locale)
+    question = render.question_message(
+        lesson,
+        question_index,
+        channel=target.channel,
+        address=target.address,
+        locale=locale,
+        ui=tr,
+        is_reply=False,
+    )
+    reminder = tr.gettext("A reminder: this question is waiting for your answer.")
+    return PreparedLesson(
+        messages=[replace(question, text=f"{reminder}\n\n{question.text}")],
+        locale=locale,
+        course_id=course_id,
+        title=lesson.title,
+        enrollment_values={},
+        event=None,
+    )

@@ -206,6 +206,7 @@ answers = Table(
     Column("response", Text, nullable=False),  # normalised: option ids, a rating, or free text
     Column("correct", Boolean, nullable=True),  # None for ungraded questions
     Column("answered_at", Timestamp, nullable=False),
+    Index("ix_answers_enrollment", "enrollment_id"),  # PROGRESS reads one enrollment's answers
 )
 
 # Append-only completion log: the single source for dashboards and exports.

@@ -14,12 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels.base import SendError, SendErrorKind
 from bot.dialogue import Dialogue
-from bot.domain import ChannelName, EventType, LearnerStatus, OutboundMessage
+from bot.domain import ChannelName, DeliveryKind, EventType, LearnerStatus, OutboundMessage
 from bot.store.db import utcnow
 from bot.store.deliveries import enqueue_replies
 from bot.store.tables import deliveries, enrollments, events, learners
 from scheduler import outbox
 from scheduler.dispatcher import Dispatcher, RetryPolicy
+from scheduler.planner import reminder_key
 from tests.scheduler.outbox_rows import (
     FakeChannel,
     add_cohort,
@@ -265,3 +266,43 @@ async def test_sms_segments_are_counted(
     [row] = await rows(engine)
     assert row.segments == sum(m.segments for m in sms.sent) == 4
     assert all(m.segments <= 3 for m in sms.sent)
+
+
+async def test_a_reminder_repeats_the_open_question_and_leaves_the_enrollment(
+    engine: AsyncEngine, dispatcher: Dispatcher, sms: FakeChannel
+) -> None:
+    async with engine.begin() as conn:
+        cohort = await add_cohort(conn)
+        learner, enrollment = await add_learner(conn, cohort)
+        asked = utcnow() - timedelta(hours=30)
+        await conn.execute(
+            update(enrollments)
+            .where(enrollments.c.id == enrollment)
+            .values(lesson_id="data", question_index=0, awaiting_since=asked, reminders_sent=1)
+        )
+        reminder = lesson_row(learner, enrollment, lesson_id=reminder_key("data", 1, asked))
+        await add_lessons(conn, [{**reminder, "kind": DeliveryKind.REMINDER.value}])
+    result = await dispatcher.run_until_idle()
+    assert result.sent == 1
+    [message] = sms.sent
+    assert message.text.startswith("A reminder: this question is waiting for your answer.")
+    assert "Collect all." in message.text
+    async with engine.connect() as conn:
+        kept = (await conn.execute(select(enrollments))).one()
+        logged = (await conn.execute(select(events))).all()
+    assert (kept.lesson_id, kept.question_index, kept.reminders_sent) == ("data", 0, 1)
+    assert kept.awaiting_since == asked and logged == []
+
+
+async def test_a_reminder_for_an_answered_question_is_cancelled(
+    engine: AsyncEngine, dispatcher: Dispatcher, sms: FakeChannel
+) -> None:
+    async with engine.begin() as conn:
+        cohort = await add_cohort(conn)
+        learner, enrollment = await add_learner(conn, cohort)
+        reminder = lesson_row(learner, enrollment, lesson_id=reminder_key("data", 1, utcnow()))
+        await add_lessons(conn, [{**reminder, "kind": DeliveryKind.REMINDER.value}])
+    await dispatcher.run_until_idle()
+    assert sms.sent == []
+    [row] = await rows(engine)
+    assert row.status == "cancelled"
