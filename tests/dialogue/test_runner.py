@@ -1,4 +1,4 @@
-"""SQLite turns run inline, and wait in a worker thread while another writer holds the lock."""
+"""SQLite turns run inline, and wait on the loop while another writer holds the lock."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ async def test_a_locked_database_delays_the_turn_without_blocking_the_loop(
 ) -> None:
     if dialogue.engine.dialect.name != "sqlite":
         assert isinstance(dialogue.runner, AsyncRunner)
-        pytest.skip("the thread fallback is SQLite's; PostgreSQL turns use the AsyncEngine")
+        pytest.skip("the lock wait is SQLite's; PostgreSQL turns use the AsyncEngine")
     assert isinstance(dialogue.runner, SqliteRunner)
     other_writer = sqlite3.connect(str(dialogue.engine.url.database), isolation_level=None)
     try:
