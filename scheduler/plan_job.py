@@ -15,7 +15,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -311,6 +312,40 @@ async def plan_page(
     return high
 
 
+class PageStep(Protocol):
+    """Work one page of enrollments after id `after`: the last id read, None when done."""
+
+    async def __call__(
+        self,
+        conn: AsyncConnection,
+        *,
+        after: int,
+        cohort_map: Mapping[int, CohortInput],
+        orders: Mapping[str, Sequence[str]],
+        stats: PlanStats,
+    ) -> int | None: ...
+
+
+async def run_pages(
+    engine: AsyncEngine, courses: Mapping[str, Any], *, now: datetime, what: str, step: PageStep
+) -> PlanStats:
+    """One pass over every enrollment, a page per transaction (planning and reminders)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
+    orders = lesson_orders(courses)
+    stats = PlanStats()
+    async with engine.connect() as conn:
+        cohort_map = await load_cohorts(conn)
+    if not cohort_map:
+        return stats
+    after: int | None = 0
+    while after is not None:
+        async with engine.begin() as conn:
+            after = await step(conn, after=after, cohort_map=cohort_map, orders=orders, stats=stats)
+    log_stats(what, stats)
+    return stats
+
+
 async def plan_once(
     engine: AsyncEngine,
     courses: Mapping[str, Any],
@@ -324,29 +359,8 @@ async def plan_once(
     `courses` maps course ids to LoadedCourse (or to lesson-id lists). Safe to run twice and
     on several machines at once.
     """
-    if now.tzinfo is None:
-        raise ValueError("now must be an aware datetime")
-    orders = lesson_orders(courses)
-    stats = PlanStats()
-    async with engine.connect() as conn:
-        cohort_map = await load_cohorts(conn)
-    if not cohort_map:
-        return stats
-    after: int | None = 0
-    while after is not None:
-        async with engine.begin() as conn:
-            after = await plan_page(
-                conn,
-                after=after,
-                now=now,
-                cohort_map=cohort_map,
-                orders=orders,
-                misfire_grace=misfire_grace,
-                stats=stats,
-                page_size=page_size,
-            )
-    log_stats("planned", stats)
-    return stats
+    step = partial(plan_page, now=now, misfire_grace=misfire_grace, page_size=page_size)
+    return await run_pages(engine, courses, now=now, what="planned", step=step)
 
 
 def log_stats(what: str, stats: PlanStats) -> None:

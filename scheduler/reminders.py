@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -23,10 +24,8 @@ from scheduler import plan_store
 from scheduler.plan_job import (
     PAGE_SIZE,
     PlanStats,
-    lesson_orders,
-    load_cohorts,
     log_plan,
-    log_stats,
+    run_pages,
     to_inputs,
 )
 from scheduler.plan_store import Dialect
@@ -119,25 +118,5 @@ async def remind_once(
     engine: AsyncEngine, courses: Mapping[str, Any], *, now: datetime, page_size: int = PAGE_SIZE
 ) -> PlanStats:
     """One reminder pass: reminders into the outbox, reminders_sent counted, pauses applied."""
-    if now.tzinfo is None:
-        raise ValueError("now must be an aware datetime")
-    orders = lesson_orders(courses)
-    stats = PlanStats()
-    async with engine.connect() as conn:
-        cohort_map = await load_cohorts(conn)
-    if not cohort_map:
-        return stats
-    after: int | None = 0
-    while after is not None:
-        async with engine.begin() as conn:
-            after = await remind_page(
-                conn,
-                after=after,
-                now=now,
-                cohort_map=cohort_map,
-                orders=orders,
-                stats=stats,
-                page_size=page_size,
-            )
-    log_stats("reminded", stats)
-    return stats
+    step = partial(remind_page, now=now, page_size=page_size)
+    return await run_pages(engine, courses, now=now, what="reminded", step=step)
