@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/fanout.py [--learners 100000] [--database URL]
 
-One run on a fresh store (a temporary SQLite file unless `--database` names another, e.g. an
-empty `postgresql+asyncpg://...` database):
+One run on a fresh store: a temporary SQLite file, or, with `--database
+postgresql+asyncpg://user@host/db`, a new database on that server, dropped afterwards:
 
 1. `--learners` learners of one daily cohort, all due now (scheduler.seed);
 2. plan: `scheduler.plan_job.plan_once` puts their deliveries into the outbox (timed);
@@ -22,13 +22,16 @@ import resource
 import sys
 import tempfile
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import asyncpg  # noqa: E402
 from sqlalchemy import delete, func, insert, select  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
 from bot.channels.sandbox import SandboxChannel  # noqa: E402
 from bot.dialogue import Dialogue  # noqa: E402
@@ -109,15 +112,44 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+async def run_on_fresh_postgres(learners: int, server_url: str) -> None:
+    """Run on a new database of the PostgreSQL server `server_url` names, dropped afterwards.
+
+    A database left over from an earlier run would hold its outbox rows: every figure
+    would be wrong, so the bench never runs on the named database itself.
+    """
+    url = make_url(server_url)
+    name = f"learnbot_bench_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, database=url.database
+    )
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            await run(learners, url.set(database=name).render_as_string(hide_password=False))
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
 def main() -> None:
     """Parse the arguments and run once."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--learners", type=int, default=100_000)
-    parser.add_argument("--database", default=None, help="an empty database URL")
+    parser.add_argument(
+        "--database",
+        default=None,
+        help="a PostgreSQL URL: the bench runs on a new database of that server, dropped after",
+    )
     args = parser.parse_args()
+    if args.database:
+        print(f"fan-out of {args.learners} learners on {args.database.split('@')[-1]} (fresh db)")
+        asyncio.run(run_on_fresh_postgres(args.learners, args.database))
+        return
     with tempfile.TemporaryDirectory() as directory:
-        url = args.database or f"sqlite+aiosqlite:///{Path(directory) / 'fanout.db'}"
-        print(f"fan-out of {args.learners} learners on {url.split('@')[-1]}")
+        url = f"sqlite+aiosqlite:///{Path(directory) / 'fanout.db'}"
+        print(f"fan-out of {args.learners} learners on {url}")
         asyncio.run(run(args.learners, url))
 
 
