@@ -174,7 +174,7 @@ deliveries = Table(
     Column("sent_at", Timestamp, nullable=True),
     Column("updated_at", Timestamp, nullable=False),
     UniqueConstraint("enrollment_id", "lesson_id", "kind"),
-    Index("ix_deliveries_claim", "status", "priority", "due_at"),
+    Index("ix_deliveries_claim", "status", "channel", "priority", "due_at"),
     Index("ix_deliveries_provider_message_id", "provider_message_id"),
     Index("ix_deliveries_learner", "learner_id"),
 )
