@@ -16,7 +16,10 @@ load the queue never drained (seconds of latency at 300 webhooks/s).
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
+import threading
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar, cast
 
@@ -29,6 +32,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from bot.store.db import SQLITE_BUSY_TIMEOUT_MS
 from bot.store.repository import Db, SyncDb
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Turn = Callable[[Db], Awaitable[T]]
@@ -61,6 +66,54 @@ class AsyncRunner:
         """Nothing to release: the engine belongs to the caller."""
 
 
+# How often the checkpointer thread copies the WAL into the database file.
+CHECKPOINT_SECONDS = 0.25
+
+
+class WalCheckpointer:
+    """Checkpoints a SQLite file's WAL from a thread of its own, so no turn's commit pays for it.
+
+    With SQLite's automatic checkpoint the commit that takes the WAL past 1,000 pages copies
+    them into the database file and syncs it, inline: about 10 ms, 7 times a second at 500
+    webhooks/s (measured), a pause every webhook arriving meanwhile queued behind. Here the
+    runner's connection turns that off and this thread runs PASSIVE checkpoints, which never
+    wait for writers or readers (sqlite3 releases the GIL while it works).
+    """
+
+    def __init__(self, path: str, interval: float = CHECKPOINT_SECONDS) -> None:
+        self.path = path
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name="learnbot-wal-checkpoint", daemon=True
+        )
+
+    def start(self) -> None:
+        """Begin checkpointing every `interval` seconds."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Run a last checkpoint and end the thread."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            while True:
+                stopping = self._stop.wait(self.interval)
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    # The next round tries again; meanwhile the WAL only grows.
+                    log.exception("WAL checkpoint of %s failed", self.path)
+                if stopping:
+                    return
+        finally:
+            connection.close()
+
+
 # While another writer holds the lock: the first retry after 1 ms, then doubling up to 10 ms.
 FIRST_PAUSE = 0.001
 LONGEST_PAUSE = 0.01
@@ -75,6 +128,7 @@ class SqliteRunner:
         self._inline: Connection | None = None
         self._queue: asyncio.Lock | None = None  # FIFO: turns waiting for the lock, in order
         self._queued = 0
+        self._checkpointer: WalCheckpointer | None = None
 
     async def run(self, turn: Turn[T]) -> T:
         """Run `turn` at once if no other writer holds the database, else when it lets go."""
@@ -101,6 +155,7 @@ class SqliteRunner:
         if self._inline is None:
             self._inline = self.engine.connect()
             _set_busy_timeout(self._inline, 0)  # fail at once rather than block the loop
+            self._start_checkpointer(self._inline)
         # The turn only awaits SyncDb, which never suspends: the transaction is never open
         # across a loop iteration, so the lock is held for the statements' time only.
         with self._inline.begin():
@@ -119,11 +174,24 @@ class SqliteRunner:
             await asyncio.sleep(pause)
             pause = min(2 * pause, LONGEST_PAUSE)
 
+    def _start_checkpointer(self, connection: Connection) -> None:
+        if self._checkpointer is not None or not self.engine.url.database:
+            return
+        driver = cast(sqlite3.Connection, connection.connection.driver_connection)
+        driver.execute("PRAGMA wal_autocheckpoint=0")  # the thread below does it instead
+        checkpointer = self._checkpointer = WalCheckpointer(self.engine.url.database)
+        checkpointer.start()
+        # A runner dropped without aclose (a test) must not leave its thread behind.
+        weakref.finalize(self, checkpointer._stop.set)
+
     async def aclose(self) -> None:
-        """Close the connection."""
+        """Close the connection and stop the checkpointer."""
         if self._inline is not None:
             self._inline.close()
             self._inline = None
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         self.engine.dispose()
 
 
