@@ -156,8 +156,14 @@ class SqliteRunner:
             self._inline = self.engine.connect()
             _set_busy_timeout(self._inline, 0)  # fail at once rather than block the loop
             self._start_checkpointer(self._inline)
+        # Take the write lock up front: a turn reads then writes, and a deferred transaction
+        # that another process wrote under would fail with SQLITE_BUSY instead of waiting.
+        # On the sqlite3 connection itself, not through a "begin" event listener: any
+        # connection listener makes SQLAlchemy dispatch events around every statement.
+        _begin_immediate(self._inline)
         # The turn only awaits SyncDb, which never suspends: the transaction is never open
         # across a loop iteration, so the lock is held for the statements' time only.
+        # (pysqlite's begin() is a no-op; its commit and rollback end our transaction.)
         with self._inline.begin():
             return await turn(SyncDb(self._inline))
 
@@ -224,19 +230,16 @@ def _sync_engine(engine: AsyncEngine) -> Engine:
         finally:
             cursor.close()
 
-    @event.listens_for(sync, "begin")
-    def _begin_immediate(connection: Connection) -> None:
-        # Take the write lock up front: a turn reads then writes, and a deferred transaction
-        # that another process wrote under would fail with SQLITE_BUSY instead of waiting.
-        # On the sqlite3 connection itself: exec_driver_sql costs a whole statement's overhead.
-        driver = cast(sqlite3.Connection, connection.connection.driver_connection)
-        try:
-            driver.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            # As SQLAlchemy would wrap it, so callers see one kind of error.
-            raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
-
     return sync
+
+
+def _begin_immediate(connection: Connection) -> None:
+    driver = cast(sqlite3.Connection, connection.connection.driver_connection)
+    try:
+        driver.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        # As SQLAlchemy would wrap it, so callers see one kind of error.
+        raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
 
 
 def runner_for(engine: AsyncEngine) -> Runner:

@@ -403,17 +403,19 @@ async def record_lesson_sent(
     await conn.execute(statement)
 
 
+_FIRST_TRY_SCORE = select(
+    func.count(),
+    func.coalesce(func.sum(answers.c.correct.cast(Integer)), 0),
+).where(
+    answers.c.enrollment_id == bindparam("enrollment_id_"),
+    answers.c.attempt == 1,
+    answers.c.correct.is_not(None),
+)
+
+
 async def first_try_score(conn: Db, enrollment_id: int) -> tuple[int, int]:
     """(graded questions answered, of which right at the first attempt) for an enrollment."""
-    query = select(
-        func.count(),
-        func.coalesce(func.sum(answers.c.correct.cast(Integer)), 0),
-    ).where(
-        answers.c.enrollment_id == enrollment_id,
-        answers.c.attempt == 1,
-        answers.c.correct.is_not(None),
-    )
-    row = (await conn.execute(query)).one()
+    row = (await conn.execute(_FIRST_TRY_SCORE, {"enrollment_id_": enrollment_id})).one()
     return int(row[0]), int(row[1])
 
 
