@@ -26,6 +26,7 @@ class Command(StrEnum):
     START = "start"
     DELETE = "delete"  # DELETE MY DATA, confirmed by YES
     SKIP = "skip"  # skip a profile question
+    ZONE = "zone"  # choose one's time zone
 
 
 # The first word of each list is the one HELP shows. Entries are written naturally
@@ -43,6 +44,7 @@ COMMAND_WORDS: Mapping[str, Mapping[Command, tuple[str, ...]]] = {
         Command.START: ("START", "UNSTOP", "RESUME", "SUBSCRIBE"),
         Command.DELETE: ("DELETE MY DATA", "DELETE DATA", "ERASE MY DATA", "FORGET ME"),
         Command.SKIP: ("SKIP",),
+        Command.ZONE: ("ZONE", "TIMEZONE", "TIME ZONE"),
     },
     "fr": {
         Command.JOIN: ("REJOINDRE", "INSCRIPTION"),
@@ -54,6 +56,7 @@ COMMAND_WORDS: Mapping[str, Mapping[Command, tuple[str, ...]]] = {
         Command.START: ("DÉMARRER", "COMMENCER", "REPRENDRE"),
         Command.DELETE: ("SUPPRIMER MES DONNÉES", "EFFACER MES DONNÉES"),
         Command.SKIP: ("PASSER",),
+        Command.ZONE: ("FUSEAU", "FUSEAU HORAIRE"),
     },
     "es": {
         Command.JOIN: ("UNIRSE", "UNIRME"),
@@ -65,6 +68,7 @@ COMMAND_WORDS: Mapping[str, Mapping[Command, tuple[str, ...]]] = {
         Command.START: ("EMPEZAR", "COMENZAR", "REANUDAR"),
         Command.DELETE: ("BORRAR MIS DATOS", "ELIMINAR MIS DATOS"),
         Command.SKIP: ("OMITIR", "SALTAR"),
+        Command.ZONE: ("ZONA", "ZONA HORARIA", "HORARIO"),
     },
     "pt": {
         Command.JOIN: ("ENTRAR", "ADERIR"),
@@ -76,6 +80,7 @@ COMMAND_WORDS: Mapping[str, Mapping[Command, tuple[str, ...]]] = {
         Command.START: ("INICIAR", "COMEÇAR", "RETOMAR"),
         Command.DELETE: ("APAGAR OS MEUS DADOS", "APAGAR MEUS DADOS", "EXCLUIR MEUS DADOS"),
         Command.SKIP: ("SALTAR", "PULAR"),
+        Command.ZONE: ("FUSO", "FUSO HORÁRIO"),
     },
     "sw": {
         Command.JOIN: ("JIUNGE",),
@@ -87,6 +92,7 @@ COMMAND_WORDS: Mapping[str, Mapping[Command, tuple[str, ...]]] = {
         Command.START: ("ANZA", "ANZISHA"),
         Command.DELETE: ("FUTA DATA YANGU", "FUTA TAARIFA ZANGU"),
         Command.SKIP: ("RUKA",),
+        Command.ZONE: ("SAA", "UKANDA WA SAA"),
     },
     "ar": {
         Command.JOIN: ("انضم", "انضمام"),
@@ -98,6 +104,7 @@ COMMAND_WORDS: Mapping[str, Mapping[Command, tuple[str, ...]]] = {
         Command.START: ("ابدأ", "استئناف"),
         Command.DELETE: ("احذف بياناتي", "حذف بياناتي"),
         Command.SKIP: ("تخطي",),
+        Command.ZONE: ("التوقيت", "توقيت", "المنطقة الزمنية"),
     },
 }
 

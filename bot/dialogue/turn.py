@@ -15,6 +15,8 @@ from bot.dialogue.profile import (
     pick_button,
     role_buttons,
 )
+from bot.dialogue.zone_turn import ZONE, ZoneTurn
+from bot.dialogue.zones import ZONE_PAYLOAD
 from bot.domain import Button, ChannelName, EventType, LearnerStatus, OutboundMessage
 from bot.i18n import language_name
 from bot.store import repository as repo
@@ -31,8 +33,8 @@ PROFILE = "profile:"  # "profile:role", "profile:country", "profile:gender"
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,31}$")
 
 
-class Turn(LessonTurn):
-    """A whole turn: commands, joining, language and profile on top of the lesson steps."""
+class Turn(LessonTurn, ZoneTurn):
+    """A whole turn: commands, joining, language, profile and zone on top of the lesson steps."""
 
     # --- dispatch ----------------------------------------------------------------------------
 
@@ -106,8 +108,12 @@ class Turn(LessonTurn):
         state = self.learner.dialogue_state or ""
         if payload is not None and payload.startswith("lang:") and not state:
             state = LANGUAGE  # a language button pressed from an older menu
+        if payload is not None and payload.startswith(ZONE_PAYLOAD) and not state:
+            state = ZONE  # a time-zone button pressed from an older menu
         if state.startswith(LANGUAGE):
             await self.choose_language(state)
+        elif state.startswith(ZONE):
+            await self.zone_reply(state, skip=match is not None)
         elif state.startswith(PROFILE):
             await self.profile_reply(state.removeprefix(PROFILE), skip=match is not None)
         elif self.enrollment is not None and self.enrollment.question_index is not None:
@@ -157,6 +163,9 @@ class Turn(LessonTurn):
             await self.progress()
         elif command == Command.NEXT:
             await self.next_lesson()
+        elif command == Command.ZONE:
+            state = self.learner.dialogue_state or ""
+            self.ask_zone(state if state.startswith(ZONE) else ZONE)  # keep what was waiting
 
     # --- commands ----------------------------------------------------------------------------
 
@@ -169,6 +178,7 @@ class Turn(LessonTurn):
             tr.gettext("%(word)s: your progress and quiz score")
             % {"word": self.word(Command.PROGRESS)},
             tr.gettext("%(word)s: choose your language") % {"word": self.word(Command.LANGUAGE)},
+            tr.gettext("%(word)s: set your time zone") % {"word": self.word(Command.ZONE)},
             tr.gettext("%(word)s + code: join a cohort") % {"word": self.word(Command.JOIN)},
             tr.gettext("%(word)s: stop all messages") % {"word": self.word(Command.STOP)},
             tr.gettext("%(word)s: receive messages again") % {"word": self.word(Command.START)},
@@ -254,7 +264,7 @@ class Turn(LessonTurn):
         """The step after the language choice: the profile or the first lesson."""
         if step == "profile":
             self.ask_profile("role")
-        elif step == "lesson":
+        elif step == "lesson" and not await self.offer_zone("lesson"):
             await self.first_lesson()
 
     def ask_language(self, state: str) -> None:
@@ -331,12 +341,43 @@ class Turn(LessonTurn):
             self.set_learner(**{f"profile_{field}": value})
             self.event(EventType.PROFILE_UPDATED, detail={"field": field})
         following = {"role": "country", "country": "gender"}.get(field)
+        if field == "country" and await self.offer_zone("gender"):
+            return  # the time zone is asked next, then the gender
         if following is not None:
             self.ask_profile(following)
         else:
             self.set_state(None)
             self.say(self.tr.gettext("Thank you!"))
             await self.first_lesson()
+
+    async def zone_reply(self, state: str, *, skip: bool) -> None:
+        """Set (or skip) the time zone, then the step that was waiting for it."""
+        if not skip:
+            picked = self.read_zone()
+            if picked is None:
+                self.say(
+                    self.tr.gettext(
+                        "Sorry, I did not understand. Choose a number, write your city or your "
+                        "UTC offset, or send %(skip)s."
+                    )
+                    % {"skip": self.word(Command.SKIP)}
+                )
+                self.ask_zone(state)
+                return
+            if picked == SKIP_PAYLOAD:
+                skip = True
+            else:
+                await self.set_zone(picked)
+        _, _, after = state.partition(">")
+        self.set_state(None)
+        if after == "gender":
+            self.ask_profile("gender")
+        elif after == "lesson":
+            await self.first_lesson()
+        else:
+            if skip:
+                self.say_zone_unchanged()
+            self.resume()
 
 
 def _command(text: str) -> Match | None:

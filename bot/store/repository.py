@@ -354,6 +354,21 @@ async def update_enrollment(conn: Db, enrollment_id: int, values: Mapping[str, A
     await conn.execute(_UPDATE_ENROLLMENT, {**values, "enrollment_id_": enrollment_id})
 
 
+async def scheduled_enrollments(conn: Db, learner_id: int) -> list[tuple[int, datetime, str]]:
+    """(enrollment id, next_due_at, cohort time zone) of a learner's planned active enrollments."""
+    rows = await conn.execute(
+        select(enrollments.c.id, enrollments.c.next_due_at, cohorts.c.time_zone)
+        .select_from(enrollments.join(cohorts, cohorts.c.id == enrollments.c.cohort_id))
+        .where(
+            enrollments.c.learner_id == learner_id,
+            enrollments.c.status == ENROLLMENT_ACTIVE,
+            enrollments.c.next_due_at.is_not(None),
+        )
+        .order_by(enrollments.c.id)
+    )
+    return [(row.id, row.next_due_at, row.time_zone) for row in rows]
+
+
 async def insert_answers(conn: Db, rows: Sequence[Mapping[str, Any]]) -> None:
     """Record answers (columns of the answers table), in one statement."""
     if rows:

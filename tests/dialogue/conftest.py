@@ -108,15 +108,21 @@ class Chat:
 
     _ids = itertools.count()
 
-    def __init__(self, dialogue: Dialogue, address: str = "+15550100") -> None:
+    def __init__(
+        self,
+        dialogue: Dialogue,
+        address: str = "+15550100",
+        channel: ChannelName = ChannelName.SMS,
+    ) -> None:
         self.dialogue = dialogue
         self.address = address
+        self.channel = channel
 
     async def send(self, text: str = "", payload: str | None = None) -> list[OutboundMessage]:
         """Send one message (or a button press) and return the replies."""
         return await self.dialogue.handle(
             InboundMessage(
-                ChannelName.SMS,
+                self.channel,
                 self.address,
                 text,
                 payload=payload,
