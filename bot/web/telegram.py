@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,6 +29,7 @@ from telegram.error import TelegramError
 from bot.channels.telegram import TelegramApplication, TelegramChannel
 from bot.config import Settings
 from bot.domain import ChannelName, InboundMessage, OutboundMessage
+from bot.i18n import UiCatalogs, UiTranslator, best_locale, format_number, isolate
 from bot.lessons.loader import LoadedCourse
 from bot.web.protocols import DialogueLike
 
@@ -45,8 +47,13 @@ OnReplies = Callable[[Sequence[OutboundMessage]], Awaitable[None]]
 class StaffCommands(Protocol):
     """Commands trainers and admins send from their own Telegram chat (e.g. /push)."""
 
-    async def __call__(self, chat_id: str, text: str) -> str | None:
-        """The reply to a staff command, or None when `text` is not one from a staff chat."""
+    async def __call__(
+        self, chat_id: str, text: str, language_code: str | None = None
+    ) -> str | None:
+        """The reply to a staff command, or None when `text` is not one from a staff chat.
+
+        `language_code` is the sender's Telegram language (IETF tag), for the reply's locale.
+        """
         ...
 
 
@@ -174,7 +181,8 @@ class TelegramUpdateHandler:
         if message.text.split(maxsplit=1)[0].split("@", 1)[0].lower() != PUSH_COMMAND:
             return None  # only /push is looked up: learners' messages cost no staff query
         chat_id = str(message.chat.id)
-        reply = await self.staff(chat_id, message.text)
+        language = message.from_user.language_code if message.from_user is not None else None
+        reply = await self.staff(chat_id, message.text, language)
         return None if reply is None else (chat_id, reply)
 
 
@@ -214,41 +222,111 @@ def telegram_routes(
 
 
 class TelegramStaffCommands:
-    """`/push COHORT LESSON` from a trainer's or admin's own chat (users.telegram_chat_id)."""
+    """`/push COHORT LESSON` from a trainer's or admin's own chat (users.telegram_chat_id).
 
-    def __init__(self, engine: AsyncEngine, courses: Mapping[str, LoadedCourse]) -> None:
+    Replies speak the trainer's Telegram language (users have no locale column), through the
+    UI catalogs and their fallback chains like the learners' replies.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        courses: Mapping[str, LoadedCourse],
+        ui: UiCatalogs | None = None,
+    ) -> None:
         self.engine = engine
         self.courses = courses
+        # Without catalogs (older callers), the default LEARNBOT_LOCALES_DIR: ./locales.
+        self.ui = ui if ui is not None else UiCatalogs(Path("locales"))
 
-    async def __call__(self, chat_id: str, text: str) -> str | None:
+    async def __call__(
+        self, chat_id: str, text: str, language_code: str | None = None
+    ) -> str | None:
         """Start the push and say what it does; None if the chat is not a staff member's."""
-        from bot.trainers.cohorts import CohortError
-        from bot.trainers.push import PushError, start_push
-        from bot.trainers.roles import RoleError, user_by_telegram_chat
+        from bot.trainers.cohorts import CohortError, find_cohort
+        from bot.trainers.push import PushError, find_lesson, start_push
+        from bot.trainers.roles import RoleError, can_act_on, user_by_telegram_chat
 
+        words = text.split()
         async with self.engine.connect() as conn:
             user = await user_by_telegram_chat(conn, chat_id)
+            cohort = await find_cohort(conn, words[1]) if user and len(words) == 3 else None
         if user is None:
             return None  # a learner typing /push: the dialogue answers it like any text
-        # Staff replies speak the trainer CLI's language (English), like `learnbot cohort push`.
-        words = text.split()
+        locale = best_locale(
+            language_code, self.ui.available_locales(), default=self.ui.default or self.ui.source
+        )
+        tr = self.ui.translations(locale)
+
+        def iso(fragment: object) -> str:
+            return isolate(str(fragment), locale)
+
         if len(words) != 3:
-            return "Usage: /push COHORT LESSON (a cohort id or join code, and a lesson id)"
-        _, cohort, lesson = words
+            return tr.gettext("Usage: %(usage)s (a cohort id or join code, and a lesson id)") % {
+                "usage": iso("/push COHORT LESSON")
+            }
+        _, cohort_arg, lesson = words
+        # The checks start_push makes, first here: each refusal in the trainer's language.
+        if cohort is None:
+            return tr.gettext("Push refused: no cohort has the id or join code %(cohort)s.") % {
+                "cohort": iso(cohort_arg)
+            }
+        values = {"cohort": iso(cohort.name), "lesson": iso(lesson)}
+        if not can_act_on(user, cohort.owner_id):
+            return (
+                tr.gettext(
+                    "Push refused: cohort %(cohort)s belongs to another trainer (ask an admin)."
+                )
+                % values
+            )
+        if cohort.status != "active":
+            return (
+                tr.gettext("Push refused: cohort %(cohort)s is paused; resume it before pushing.")
+                % values
+            )
+        try:
+            find_lesson(cohort, lesson, self.courses)
+        except PushError:
+            return (
+                tr.gettext("Push refused: no course of cohort %(cohort)s has a lesson %(lesson)s.")
+                % values
+            )
         try:
             push = await start_push(
                 self.engine,
                 user=user,
-                cohort_id_or_code=cohort,
+                cohort_id_or_code=cohort_arg,
                 lesson_id=lesson,
                 courses=self.courses,
             )
         except (RoleError, PushError, CohortError) as exc:
-            return f"Push refused: {exc}"
-        return (
-            f"Push {push.id} started: lesson {push.lesson_id} to {push.total} learners of "
-            f"{push.cohort_name} ({push.skipped} already had it)."
+            # Changed since the checks above (e.g. paused meanwhile): the CLI's own words.
+            return _refused(tr, iso(str(exc)))
+        return _started(
+            tr, locale, push.id, push.lesson_id, push.cohort_name, push.total, push.skipped
         )
+
+
+def _refused(tr: UiTranslator, reason: str) -> str:
+    return tr.gettext("Push refused: %(reason)s") % {"reason": reason}
+
+
+def _started(
+    tr: UiTranslator, locale: str, push_id: int, lesson: str, cohort: str, total: int, skipped: int
+) -> str:
+    return tr.ngettext(
+        "Push %(push)s started: lesson %(lesson)s to %(total)s learner of %(cohort)s "
+        "(%(skipped)s already had it).",
+        "Push %(push)s started: lesson %(lesson)s to %(total)s learners of %(cohort)s "
+        "(%(skipped)s already had it).",
+        total,
+    ) % {
+        "push": isolate(str(push_id), locale),  # an id, not a quantity: no grouping
+        "lesson": isolate(lesson, locale),
+        "total": isolate(format_number(total, locale), locale),
+        "cohort": isolate(cohort, locale),
+        "skipped": isolate(format_number(skipped, locale), locale),
+    }
 
 
 async def _quietly(call: Awaitable[Any], what: str) -> None:
@@ -273,5 +351,7 @@ def telegram_extras(
         dialogue=dialogue,
         application_or_channel=channel,
         on_replies=on_replies,
-        staff=TelegramStaffCommands(engine, courses),
+        staff=TelegramStaffCommands(
+            engine, courses, UiCatalogs(settings.locales_dir, default=settings.default_locale)
+        ),
     )

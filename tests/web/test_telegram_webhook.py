@@ -111,7 +111,7 @@ async def telegram(engine: AsyncEngine) -> AsyncIterator[Telegram]:
             dialogue=dialogue,
             application_or_channel=channel,
             on_replies=on_replies,
-            staff=TelegramStaffCommands(engine, courses),
+            staff=TelegramStaffCommands(engine, courses, ui),
         )
         app = create_app(
             dialogue=dialogue, channels=channels, engine=engine, ui=ui, extra_routes=routes
@@ -243,7 +243,10 @@ async def test_a_trainer_pushes_a_lesson_from_telegram(telegram: Telegram) -> No
             telegram_chat_id=str(TRAINER_CHAT),
         )
     reply = await telegram.say("/push DEMO agile-teams", chat_id=TRAINER_CHAT)
-    assert "Push 1 started: lesson agile-teams to 1 learners of Demo cohort" in reply
+    assert (
+        reply
+        == "Push 1 started: lesson agile-teams to 1 learner of Demo cohort (0 already had it)."
+    )
     async with telegram.engine.connect() as conn:
         rows = (await conn.execute(select(deliveries).where(deliveries.c.push_id == 1))).all()
     assert [(r.lesson_id, r.channel, r.status) for r in rows] == [
@@ -252,6 +255,72 @@ async def test_a_trainer_pushes_a_lesson_from_telegram(telegram: Telegram) -> No
     refused = await telegram.say("/push DEMO no-such-lesson", chat_id=TRAINER_CHAT)
     assert refused.startswith("Push refused:") and "no-such-lesson" in refused
     assert "Usage: /push" in await telegram.say("/push DEMO", chat_id=TRAINER_CHAT)
+
+
+async def staff_say(telegram: Telegram, text: str, language_code: str | None) -> str:
+    """A staff member's message, from a Telegram app set to `language_code`."""
+    update = text_update(next(telegram._ids), TRAINER_CHAT, text)
+    if language_code is not None:
+        update["message"]["from"]["language_code"] = language_code
+    return await telegram._exchange(update)
+
+
+async def test_push_replies_speak_the_trainers_telegram_language(telegram: Telegram) -> None:
+    from bot.trainers.roles import add_user
+
+    await telegram.say("/start DEMO")
+    await telegram.press("lang:en")
+    async with telegram.engine.begin() as conn:
+        await add_user(
+            conn,
+            name="Fatou Formatrice",
+            email="fatou@example.org",
+            role=Role.ADMIN,
+            telegram_chat_id=str(TRAINER_CHAT),
+        )
+    started = await staff_say(telegram, "/push DEMO agile-teams", "fr")
+    assert started == (
+        "Envoi 1 lancé : leçon agile-teams à 1 apprenant du groupe Demo cohort (0 l'avaient déjà)."
+    )
+    assert await staff_say(telegram, "/push DEMO", "fr-CA") == (
+        "Utilisation : /push COHORT LESSON (un numéro ou un code de groupe, et un identifiant de "
+        "leçon)"
+    )
+    assert await staff_say(telegram, "/push NOPE42 agile-teams", "pt-BR") == (
+        "Envio recusado: nenhuma turma tem o número ou o código NOPE42."
+    )
+    assert await staff_say(telegram, "/push DEMO no-such-lesson", "sw") == (
+        "Utumaji umekataliwa: hakuna kozi ya kundi Demo cohort yenye somo no-such-lesson."
+    )
+    # Arabic: the Latin names and numbers are isolated so the line reads right to left.
+    arabic = await staff_say(telegram, "/push DEMO agile-teams", "ar")
+    assert arabic.startswith("بدأ الإرسال \u20682\u2069: الدرس \u2068agile-teams\u2069 إلى")
+    assert "\u2068Demo cohort\u2069" in arabic
+    # A language we do not ship, or none at all: the source locale.
+    assert (await staff_say(telegram, "/push DEMO", "de")).startswith("Usage: /push")
+    assert (await staff_say(telegram, "/push DEMO", None)).startswith("Usage: /push")
+
+
+async def test_a_trainer_is_refused_another_trainers_cohort_in_their_language(
+    telegram: Telegram,
+) -> None:
+    from bot.trainers.roles import add_user
+
+    async with telegram.engine.begin() as conn:
+        await add_user(
+            conn,
+            name="Tomás Trainer",
+            email="tomas@example.org",
+            role=Role.TRAINER,
+            telegram_chat_id=str(TRAINER_CHAT),
+        )
+    refused = await staff_say(telegram, "/push DEMO agile-teams", "es")
+    assert refused == (
+        "Envío rechazado: el grupo Demo cohort pertenece a otro formador "
+        "(consulte a un administrador)."
+    )
+    async with telegram.engine.connect() as conn:
+        assert (await conn.execute(select(deliveries.c.push_id))).scalars().all() == []
 
 
 async def test_a_learner_typing_push_is_just_a_learner(telegram: Telegram) -> None:
