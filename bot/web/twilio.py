@@ -119,7 +119,7 @@ def twilio_routes(
         to = str(form.get("To") or "")
         channel = ChannelName.WHATSAPP if to.startswith(WHATSAPP_PREFIX) else ChannelName.SMS
         async with engine.begin() as conn:
-            await record_status(
+            outcome = await record_status(
                 conn,
                 provider_message_id=sid,
                 status=new_status,
@@ -129,6 +129,12 @@ def twilio_routes(
                 address=to.removeprefix(WHATSAPP_PREFIX) or None,
                 now=utcnow(),
             )
+        if outcome.requeued:
+            # A lesson refused for the WhatsApp window is back in the outbox (committed): the
+            # dispatcher sends its template now. Read at call time: serve sets it at start-up.
+            wake = getattr(dialogue, "on_enqueued", None)
+            if callable(wake):
+                wake()
         return Response(EMPTY_TWIML, media_type=TWIML_TYPE)
 
     return [
