@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from bot.store.db import SQLITE_BUSY_TIMEOUT_MS
+from bot.store.fastpath import FastStatements
 from bot.store.repository import Db, SyncDb
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,7 @@ class SqliteRunner:
         self._queue: asyncio.Lock | None = None  # FIFO: turns waiting for the lock, in order
         self._queued = 0
         self._checkpointer: WalCheckpointer | None = None
+        self._fast = FastStatements(self.engine.dialect)
 
     async def run(self, turn: Turn[T]) -> T:
         """Run `turn` at once if no other writer holds the database, else when it lets go."""
@@ -165,7 +167,7 @@ class SqliteRunner:
         # across a loop iteration, so the lock is held for the statements' time only.
         # (pysqlite's begin() is a no-op; its commit and rollback end our transaction.)
         with self._inline.begin():
-            return await turn(SyncDb(self._inline))
+            return await turn(SyncDb(self._inline, self._fast))
 
     async def _wait_and_run(self, turn: Turn[T]) -> T:
         loop = asyncio.get_running_loop()

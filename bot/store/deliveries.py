@@ -26,6 +26,7 @@ from bot.domain import (
     OutboundMessage,
 )
 from bot.store.events import EventRow, append_events
+from bot.store.fastpath import hot
 from bot.store.repository import Db
 from bot.store.tables import deliveries, learners
 
@@ -34,7 +35,7 @@ LESSON_PRIORITY = 1
 FLAG_UNREACHABLE = "unreachable"
 FLAG_REVIEW = "review"
 
-_INSERT = deliveries.insert()
+_INSERT = hot(deliveries.insert())
 _REQUEUE_HELD = (
     deliveries.update()
     .where(

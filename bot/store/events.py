@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import EventType
 from bot.store.db import utcnow
+from bot.store.fastpath import hot
 from bot.store.tables import events as events_table
 
 
@@ -32,11 +33,14 @@ class EventRow:
     occurred_at: datetime = field(default_factory=utcnow)
 
 
+_INSERT = hot(events_table.insert())
+
+
 async def append_events(conn: AsyncConnection, events: Sequence[EventRow]) -> None:
     """Insert `events` into the event log in one executemany, inside the caller's transaction."""
     if not events:
         return  # an executemany with no parameters would insert one row of defaults
-    await conn.execute(events_table.insert(), [_values(event) for event in events])
+    await conn.execute(_INSERT, [_values(event) for event in events])
 
 
 def _values(row: EventRow) -> dict[str, Any]:

@@ -9,13 +9,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.store.db import utcnow
+from bot.store.fastpath import hot
 from bot.store.tables import processed_inbound
 
 # Built once per dialect (False: SQLite, True: PostgreSQL): it runs on every inbound message.
 _MARK = {
-    is_pg: (postgresql.insert if is_pg else sqlite.insert)(
-        processed_inbound
-    ).on_conflict_do_nothing(index_elements=["channel", "provider_id"])
+    is_pg: hot(
+        (postgresql.insert if is_pg else sqlite.insert)(processed_inbound).on_conflict_do_nothing(
+            index_elements=["channel", "provider_id"]
+        )
+    )
     for is_pg in (False, True)
 }
 

@@ -7,11 +7,12 @@ transaction; none of them commits.
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Integer, and_, bindparam, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,6 +20,7 @@ from sqlalchemy.engine import Connection, CursorResult, Dialect, Row
 from sqlalchemy.sql.base import Executable
 
 from bot.domain import DeliveryKind, DeliveryStatus, LearnerStatus
+from bot.store.fastpath import FastStatements, hot
 from bot.store.tables import answers, cohorts, deliveries, enrollments, learners
 
 SELF_PACED = "self_paced"
@@ -44,8 +46,11 @@ class Db(Protocol):
 class SyncDb:
     """A sync `Connection` used from a coroutine running in the thread that owns it."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, fast: FastStatements | None = None) -> None:
         self.connection = connection
+        # SQLite only: `hot` statements skip SQLAlchemy's per-statement work (fastpath.py).
+        self.fast = fast
+        self._driver = cast(sqlite3.Connection, connection.connection.driver_connection)
 
     @property
     def dialect(self) -> Dialect:
@@ -56,6 +61,12 @@ class SyncDb:
         self, statement: Executable, parameters: Any = None, /
     ) -> CursorResult[*tuple[Any, ...]]:
         """Run one statement, blocking this (worker) thread: SQLite calls take microseconds."""
+        if self.fast is not None:
+            # A SyncDb with `fast` is the SQLite runner's: its driver is a sqlite3.Connection.
+            result = self.fast.execute(self._driver, statement, parameters)
+            if result is not None:
+                # FastResult offers what callers of hot statements read (rows, rowcount).
+                return cast("CursorResult[*tuple[Any, ...]]", result)
         return self.connection.execute(statement, parameters)
 
 
@@ -177,7 +188,7 @@ def _enrollment(row: Any) -> EnrollmentRecord | None:
 
 
 # Built once: statement construction and cache-key generation cost more than SQLite's work.
-_LOAD_LEARNER = (
+_LOAD_LEARNER = hot(
     select(*_LEARNER_COLUMNS, *_ENROLLMENT_COLUMNS)
     .select_from(
         learners.outerjoin(enrollments, enrollments.c.id == _latest_enrollment).outerjoin(
@@ -186,9 +197,11 @@ _LOAD_LEARNER = (
     )
     .where(learners.c.channel == bindparam("channel"), learners.c.address == bindparam("address"))
 )
-_UPDATE_LEARNER = learners.update().where(learners.c.id == bindparam("learner_id_"))
-_UPDATE_ENROLLMENT = enrollments.update().where(enrollments.c.id == bindparam("enrollment_id_"))
-_INSERT_ANSWERS = answers.insert()
+_UPDATE_LEARNER = hot(learners.update().where(learners.c.id == bindparam("learner_id_")))
+_UPDATE_ENROLLMENT = hot(
+    enrollments.update().where(enrollments.c.id == bindparam("enrollment_id_"))
+)
+_INSERT_ANSWERS = hot(answers.insert())
 
 
 async def load_learner(
@@ -418,13 +431,15 @@ async def record_lesson_sent(
     await conn.execute(statement)
 
 
-_FIRST_TRY_SCORE = select(
-    func.count(),
-    func.coalesce(func.sum(answers.c.correct.cast(Integer)), 0),
-).where(
-    answers.c.enrollment_id == bindparam("enrollment_id_"),
-    answers.c.attempt == 1,
-    answers.c.correct.is_not(None),
+_FIRST_TRY_SCORE = hot(
+    select(
+        func.count(),
+        func.coalesce(func.sum(answers.c.correct.cast(Integer)), 0),
+    ).where(
+        answers.c.enrollment_id == bindparam("enrollment_id_"),
+        answers.c.attempt == 1,
+        answers.c.correct.is_not(None),
+    )
 )
 
 
