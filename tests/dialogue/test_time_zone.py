@@ -17,6 +17,8 @@ from bot.domain import ChannelName, OutboundMessage
 from bot.i18n import FSI, PDI, UiCatalogs
 from bot.lessons.catalogs import load_translations
 from bot.lessons.loader import load_courses
+from bot.lessons.render import render
+from bot.lessons.sms import sms_encoding
 from bot.store.tables import deliveries, enrollments, learners
 from scheduler.plan_job import plan_once
 from tests.dialogue.conftest import ROOT, Chat, joined
@@ -95,6 +97,13 @@ async def test_asked_after_the_country_with_each_clock_and_its_time(chat: Chat) 
 
     finished = await chat.say("SKIP")
     assert "Your first lesson will arrive on the cohort's schedule." in finished
+
+
+async def test_on_sms_the_choices_are_numbered_lines_in_one_gsm7_segment(chat: Chat) -> None:
+    await to_country(chat)
+    [sms] = render((await chat.send("CD"))[-1])
+    assert sms.text.endswith("\n\n1) Kinshasa - 7:15 AM\n2) Lubumbashi - 8:15 AM\n3) Skip")
+    assert (sms_encoding(sms.text), sms.segments) == ("GSM-7", 1)
 
 
 async def test_a_country_with_one_clock_is_set_in_one_line(dialogue: Dialogue) -> None:
