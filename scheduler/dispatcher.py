@@ -4,7 +4,10 @@ One loop per channel, so a slow channel (SMS at 1 segment/s) never holds up the 
 each loop claims about two seconds of its channel's sending at a time, replies first. Sends
 within a batch run concurrently, one learner's messages in order. The results of a batch,
 with the enrollment moves and `lesson_delivered` events of the lessons sent, are written in
-one transaction, one statement per kind of write.
+one transaction, one statement per kind of write, while the next batch is being sent (the
+loop claims batch N+1, then writes batch N as it sends N+1). A batch's lease is renewed
+while it is in hand, however slow its channel. A delivery of several provider messages
+records how many went out, so a retry resumes at the one that failed.
 """
 
 from __future__ import annotations
@@ -41,9 +44,9 @@ from bot.domain import (
 from bot.lessons.render import render
 from bot.store.db import utcnow
 from bot.store.deliveries import apply_failure, decode_messages
-from bot.store.events import EventRow, append_events
+from bot.store.events import EventRow
 from scheduler import outbox
-from scheduler.outbox import ClaimedRow
+from scheduler.outbox import ClaimedRow, EnrollmentMoves, SentRows, SettledRows
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,7 @@ WHATSAPP_WINDOW = timedelta(hours=24)
 _LEARNER_GONE = frozenset({SendErrorKind.OPTED_OUT, SendErrorKind.UNREACHABLE})
 BATCH_SECONDS = 2.0  # a claim holds about this much of a channel's sending
 UNLIMITED_BATCH = 1000
+MAX_CONCURRENT_SENDS = 256  # learners being sent to at once, per channel
 
 
 class Limiter(Protocol):
@@ -136,6 +140,57 @@ class _Outcome:
     template: RenderedMessage | None = None
     template_result: SendResult | None = None
 
+    @property
+    def parts_sent(self) -> int:
+        """Provider messages of the delivery sent so far, by every attempt."""
+        return self.row.parts_sent + len(self.results)
+
+    @property
+    def segments_sent(self) -> int:
+        """Their SMS segments."""
+        return self.row.segments_sent + sum(result.segments for result in self.results)
+
+
+class _LeaseKeeper:
+    """Renews a claimed batch's lease every third of it until the batch is written back."""
+
+    def __init__(self, dispatcher: Dispatcher, token: str) -> None:
+        self._dispatcher = dispatcher
+        self._token = token
+        self._stopped = asyncio.Event()
+        self._task = asyncio.create_task(self._renew_periodically())
+
+    async def _renew_periodically(self) -> None:
+        dispatcher = self._dispatcher
+        interval = dispatcher.lease.total_seconds() / 3
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), interval)
+                return
+            try:
+                await dispatcher.runner.run(
+                    lambda db: outbox.renew_lease(
+                        as_async(db), self._token, dispatcher.clock() + dispatcher.lease
+                    )
+                )
+            except Exception:
+                # Keep trying: a lease that runs out only risks a second send, never a loss.
+                log.exception("renewing the lease of batch %s failed", self._token)
+
+    async def stop(self) -> None:
+        """Stop renewing (after any renewal under way, so it never races the write-back)."""
+        self._stopped.set()
+        await self._task
+
+
+@dataclass(slots=True)
+class _Batch:
+    """A claimed batch, and then its outcomes, under a lease kept alive until written."""
+
+    rows: list[ClaimedRow]
+    lease: _LeaseKeeper
+    outcomes: list[_Outcome] = field(default_factory=list)
+
 
 def worker_id() -> str:
     """A name for this process's leases: host, pid and a random part (at most 40 chars)."""
@@ -203,21 +258,27 @@ class Dispatcher:
         release_every = max(1.0, self.lease.total_seconds() / 4)
         released_at = 0.0
         loop = asyncio.get_running_loop()
+        sent: _Batch | None = None  # sent, not yet written back
         while not self._stopping:
             try:
                 if loop.time() - released_at >= release_every:
                     released_at = loop.time()
                     await self.release_expired()
-                result = await self.dispatch_once(channel)
+                sent, _ = await self._step(channel, sent)
             except Exception:
                 # A database hiccup must not end the loop: log, wait, try again.
                 log.exception("dispatch of %s failed", channel)
-                result = BatchResult()
-            if result.claimed:
+                sent = None
+            if sent is not None:
                 continue
             event.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), idle_seconds)
+        if sent is not None:
+            try:
+                await self._finish(sent)
+            except Exception:
+                log.exception("writing back the last batch of %s failed", channel)
 
     async def release_expired(self) -> int:
         """Make rows of dead processes (lease expired) pending again: the count."""
@@ -230,12 +291,13 @@ class Dispatcher:
     async def run_until_idle(self) -> BatchResult:
         """Dispatch every channel until nothing is due (tests, benchmarks): the totals."""
         total = BatchResult()
+        sent: dict[ChannelName, _Batch | None] = {}
         busy = True
         while busy:
             busy = False
             for channel in self.channels:
-                result = await self.dispatch_once(channel)
-                busy = busy or result.claimed > 0
+                sent[channel], result = await self._step(channel, sent.get(channel))
+                busy = busy or sent[channel] is not None
                 for name in total.__slots__:
                     setattr(total, name, getattr(total, name) + getattr(result, name))
         return total
@@ -260,6 +322,44 @@ class Dispatcher:
 
     async def dispatch_once(self, channel: ChannelName) -> BatchResult:
         """Claim one batch of `channel`, send it, write the results: what happened."""
+        batch = await self._claim(channel)
+        if batch is None:
+            return BatchResult()
+        try:
+            await self._send(batch)
+        except BaseException:
+            await batch.lease.stop()
+            raise
+        return await self._finish(batch)
+
+    async def _step(
+        self, channel: ChannelName, sent: _Batch | None
+    ) -> tuple[_Batch | None, BatchResult]:
+        """Claim the next batch, then write `sent` back while sending it.
+
+        The write and the sends overlap (the database works while Python renders and sends);
+        the claim comes first, so on SQLite it never waits for the write's lock. Returns the
+        batch now sent (None: nothing was due) and what `sent`'s write-back counted.
+        """
+        try:
+            batch = await self._claim(channel)
+        except BaseException:
+            if sent is not None:
+                await sent.lease.stop()  # its rows go back to the outbox when the lease ends
+            raise
+        writing = asyncio.create_task(self._finish(sent)) if sent is not None else None
+        try:
+            if batch is not None:
+                await self._send(batch)
+        except BaseException:
+            if batch is not None:
+                await batch.lease.stop()
+            raise
+        finally:
+            result = await writing if writing is not None else BatchResult()
+        return batch, result
+
+    async def _claim(self, channel: ChannelName) -> _Batch | None:
         now = self.clock()
         token = f"{self.name}:{next(self._batches)}"
         limit = self.batch_limit(channel)
@@ -274,16 +374,31 @@ class Dispatcher:
             )
         )
         if not rows:
-            return BatchResult()
+            return None
+        return _Batch(rows, _LeaseKeeper(self, token))
+
+    async def _send(self, batch: _Batch) -> None:
         by_learner: dict[int, list[ClaimedRow]] = defaultdict(list)
-        for row in rows:
+        for row in batch.rows:
             by_learner[row.learner_id].append(row)
-        # One task per learner keeps each learner's messages in order; learners in parallel.
-        per_learner = await asyncio.gather(
-            *(self._send_learner(learner_rows) for learner_rows in by_learner.values())
-        )
-        outcomes = [outcome for group in per_learner for outcome in group]
-        return await self._write(outcomes)
+        # Each learner's messages in order, learners in parallel: workers take learners one
+        # at a time. (A task per learner cost more than the sandbox's sends themselves; the
+        # workers are far more than a channel's rate times a provider's latency needs.)
+        queue = iter(list(by_learner.values()))
+        outcomes: list[_Outcome] = []
+
+        async def worker() -> None:
+            for learner_rows in queue:
+                outcomes.extend(await self._send_learner(learner_rows))
+
+        workers = min(len(by_learner), MAX_CONCURRENT_SENDS)
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        batch.outcomes = outcomes
+
+    async def _finish(self, batch: _Batch) -> BatchResult:
+        """Write a sent batch back; its lease is renewed until the write begins."""
+        await batch.lease.stop()
+        return await self._write(batch.outcomes)
 
     async def _send_learner(self, rows: Sequence[ClaimedRow]) -> list[_Outcome]:
         outcomes: list[_Outcome] = []
@@ -326,7 +441,7 @@ class Dispatcher:
         outcome = _Outcome(row, DeliveryStatus.SENT, prepared=prepared)
         outcome.locale = prepared.locale if prepared else (messages[0].locale if messages else None)
         try:
-            await self._send_messages(row.channel, messages, outcome.results)
+            await self._send_messages(row.channel, messages, outcome)
         except SendError as error:
             outcome.error = error
             if error.kind == SendErrorKind.WINDOW_CLOSED and target and prepared:
@@ -339,14 +454,21 @@ class Dispatcher:
         return outcome
 
     async def _send_messages(
-        self, channel_name: ChannelName, messages: Sequence[OutboundMessage], into: list[SendResult]
+        self, channel_name: ChannelName, messages: Sequence[OutboundMessage], outcome: _Outcome
     ) -> None:
+        """Send the parts of `messages` that earlier attempts did not, recording each."""
         channel = self.channels[channel_name]
         limiter = self.limiter(channel_name)
+        skip = outcome.row.parts_sent
         for message in messages:
             for part in render(message, sms_max_segments=self.sms_max_segments):
+                if skip:
+                    # Sent by an earlier attempt: the learner has it. (Rendering is the same
+                    # each time for the same lesson, locale and settings.)
+                    skip -= 1
+                    continue
                 await limiter.acquire(part.address, cost=part.segments)
-                into.append(await channel.send(part))
+                outcome.results.append(await channel.send(part))
 
     async def _hold(
         self,
@@ -390,9 +512,9 @@ class Dispatcher:
     async def _write(self, outcomes: Sequence[_Outcome]) -> BatchResult:
         now = self.clock()
         result = BatchResult(claimed=len(outcomes))
-        sent: list[dict[str, Any]] = []
-        settled: list[dict[str, Any]] = []
-        moves: list[dict[str, Any]] = []
+        sent = SentRows([], [], [], [], [], [])
+        settled = SettledRows([], [], [], [], [], [], [], [])
+        moves = EnrollmentMoves([], [], [], [], [], [], [])
         events: list[EventRow] = []
         templates: list[dict[str, Any]] = []
         failures: list[_Outcome] = []
@@ -401,18 +523,20 @@ class Dispatcher:
             if status == DeliveryStatus.SENT:
                 result.sent += 1
                 result.messages += len(outcome.results)
-                sent.append(_sent_values(outcome, now))
+                _add_sent(sent, outcome)
                 prepared = outcome.prepared
                 if prepared is not None and row.enrollment_id is not None:
                     if prepared.enrollment_values:
-                        moves.append({"id_": row.enrollment_id, **prepared.enrollment_values})
+                        moves.add(row.enrollment_id, prepared.enrollment_values)
                     if prepared.event is not None:
                         events.append(prepared.event)
             elif status == DeliveryStatus.FAILED:
                 result.failed += 1
+                result.messages += len(outcome.results)
                 failures.append(outcome)
             else:
-                settled.append(self._settled_values(outcome, now))
+                result.messages += len(outcome.results)
+                self._add_settled(settled, outcome, now)
                 if status == DeliveryStatus.PENDING:
                     result.retried += 1
                 elif status == DeliveryStatus.DEAD:
@@ -435,9 +559,9 @@ class Dispatcher:
     async def _write_rows(
         self,
         conn: AsyncConnection,
-        sent: list[dict[str, Any]],
-        settled: list[dict[str, Any]],
-        moves: list[dict[str, Any]],
+        sent: SentRows,
+        settled: SettledRows,
+        moves: EnrollmentMoves,
         templates: list[dict[str, Any]],
         events: list[EventRow],
         failures: list[_Outcome],
@@ -445,24 +569,27 @@ class Dispatcher:
     ) -> int:
         """One batch's writes in the caller's transaction: the number of statements."""
         statements = 0
-        for rows, write in (
-            (sent, outbox.mark_sent),
-            (settled, outbox.settle),
-            (moves, outbox.update_enrollments),
-            (templates, outbox.record_templates),
-        ):
-            if rows:
-                await write(conn, rows)
-                statements += 1
+        if sent.ids:
+            await outbox.mark_sent(conn, sent, now)
+            statements += 1
+        if settled.ids:
+            await outbox.settle(conn, settled, now)
+            statements += 1
+        if moves.ids:
+            await outbox.update_enrollments(conn, moves)
+            statements += 1
+        if templates:
+            await outbox.record_templates(conn, templates)
+            statements += 1
         if events:
-            await append_events(conn, events)
+            await outbox.insert_events(conn, events)
             statements += 1
         for outcome in failures:
             await self._apply_failure(conn, outcome, now)
             statements += 1
         return statements
 
-    def _settled_values(self, outcome: _Outcome, now: datetime) -> dict[str, Any]:
+    def _add_settled(self, settled: SettledRows, outcome: _Outcome, now: datetime) -> None:
         row, error, status = outcome.row, outcome.error, outcome.status
         attempts = row.attempts
         next_attempt_at = None
@@ -472,15 +599,15 @@ class Dispatcher:
             retry_after = error.retry_after if error else None
             delay = self.retry.delay(attempts, retry_after, self.rng)
             next_attempt_at = now + timedelta(seconds=delay)
-        return {
-            "id_": row.id,
-            "status": status.value,
-            "attempts": attempts,
-            "next_attempt_at": next_attempt_at,
-            "error_code": None if error is None else (error.code or str(error.kind)),
-            "error_detail": None if error is None else error.detail[:2000],
-            "updated_at": now,
-        }
+        settled.ids.append(row.id)
+        settled.statuses.append(status.value)
+        settled.attempts.append(attempts)
+        settled.next_attempt_at.append(next_attempt_at)
+        settled.error_codes.append(None if error is None else (error.code or str(error.kind)))
+        settled.error_details.append(None if error is None else error.detail[:2000])
+        # What reached the learner stays recorded: the next attempt resumes after it.
+        settled.parts_sent.append(outcome.parts_sent)
+        settled.segments.append(outcome.segments_sent if outcome.parts_sent else None)
 
     async def _apply_failure(self, conn: AsyncConnection, outcome: _Outcome, now: datetime) -> None:
         row, error = outcome.row, outcome.error
@@ -528,17 +655,15 @@ def _window_closed(row: ClaimedRow, now: datetime) -> bool:
     return row.last_inbound_at is None or now - row.last_inbound_at > WHATSAPP_WINDOW
 
 
-def _sent_values(outcome: _Outcome, now: datetime) -> dict[str, Any]:
+def _add_sent(sent: SentRows, outcome: _Outcome) -> None:
     results = outcome.results
-    return {
-        "id_": outcome.row.id,
-        # Status callbacks find the delivery by this id: the last part's, which arrives last.
-        "provider_message_id": results[-1].provider_message_id if results else None,
-        "segments": sum(r.segments for r in results),
-        "locale": outcome.locale,
-        "sent_at": now,
-        "attempts": outcome.row.attempts + 1,
-    }
+    sent.ids.append(outcome.row.id)
+    # Status callbacks find the delivery by this id: the last part's, which arrives last.
+    sent.provider_message_ids.append(results[-1].provider_message_id if results else None)
+    sent.segments.append(outcome.segments_sent)
+    sent.locales.append(outcome.locale)
+    sent.attempts.append(outcome.row.attempts + 1)
+    sent.parts_sent.append(outcome.parts_sent)
 
 
 def _template_values(outcome: _Outcome, now: datetime) -> dict[str, Any]:

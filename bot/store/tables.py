@@ -170,6 +170,8 @@ deliveries = Table(
     Column("error_code", String(32), nullable=True),
     Column("error_detail", Text, nullable=True),
     Column("segments", Integer, nullable=True),  # SMS segments actually sent
+    # Provider messages (SMS parts, text then quiz) already sent: a retry resumes after them.
+    Column("parts_sent", Integer, nullable=False, default=0, server_default="0"),
     Column("created_at", Timestamp, nullable=False),
     Column("sent_at", Timestamp, nullable=True),
     Column("updated_at", Timestamp, nullable=False),

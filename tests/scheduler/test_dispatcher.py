@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -306,3 +307,26 @@ async def test_a_reminder_for_an_answered_question_is_cancelled(
     assert sms.sent == []
     [row] = await rows(engine)
     assert row.status == "cancelled"
+
+
+async def test_the_loop_sends_batch_after_batch_and_writes_the_last_one_when_stopped(
+    engine: AsyncEngine, dialogue: Dialogue, sms: FakeChannel
+) -> None:
+    async with engine.begin() as conn:
+        cohort = await add_cohort(conn)
+        learners_ = [await add_learner(conn, cohort) for _ in range(5)]
+        await add_lessons(
+            conn, [lesson_row(learner, enrollment) for learner, enrollment in learners_]
+        )
+    # Batches of 2: each batch is written back while the next one is sent.
+    dispatcher = Dispatcher(engine, {ChannelName.SMS: sms}, dialogue, batch_size=2)
+    running = asyncio.create_task(dispatcher.run_forever(idle_seconds=0.05))
+    while len(sms.sent) < 10:
+        await asyncio.sleep(0.01)
+    dispatcher.stop()
+    await running
+
+    assert [row.status for row in await rows(engine)] == ["sent"] * 5
+    async with engine.connect() as conn:
+        logged = (await conn.execute(select(events))).all()
+    assert len(logged) == 5

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Column, Integer, MetaData, inspect
+from sqlalchemy import Column, Integer, MetaData, inspect, text
 from sqlalchemy.engine import Connection
 
 from bot.store import migrate
@@ -112,3 +113,41 @@ async def test_upgrades_from_several_processes_at_once_all_succeed(database_url:
         (process.returncode, err) for process, (_, err) in zip(processes, results, strict=True)
     ] == [(0, b"")] * 3
     assert await schema_differences(database_url) == []
+
+
+async def test_0005_gives_existing_deliveries_no_parts_sent_and_reverts(database_url: str) -> None:
+    await asyncio.to_thread(migrate.upgrade, database_url, "0004")
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            learner_id = (
+                await conn.execute(
+                    text(
+                        "INSERT INTO learners (learner_key, channel, address, status, created_at,"
+                        " updated_at) VALUES ('k', 'sms', '+1555', 'active', :now, :now)"
+                        " RETURNING id"
+                    ).bindparams(now=datetime.now(UTC))
+                )
+            ).scalar_one()
+            await conn.execute(
+                text(
+                    "INSERT INTO deliveries (learner_id, lesson_id, kind, channel, status,"
+                    " priority, due_at, attempts, created_at, updated_at) VALUES (:learner,"
+                    " 'users', 'lesson', 'sms', 'pending', 1, :now, 1, :now, :now)"
+                ).bindparams(learner=learner_id, now=datetime.now(UTC))
+            )
+        await asyncio.to_thread(migrate.upgrade, database_url)
+        async with engine.connect() as conn:
+            parts = (await conn.execute(text("SELECT parts_sent FROM deliveries"))).scalar_one()
+        assert parts == 0
+
+        await asyncio.to_thread(migrate.downgrade, database_url, "0004")
+
+        async with engine.connect() as conn:
+            columns = await conn.run_sync(
+                lambda sync: {c["name"] for c in inspect(sync).get_columns("deliveries")}
+            )
+            kept = (await conn.execute(text("SELECT count(*) FROM deliveries"))).scalar_one()
+        assert "parts_sent" not in columns and kept == 1
+    finally:
+        await engine.dispose()
