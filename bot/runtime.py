@@ -76,7 +76,7 @@ class Runtime:
             bot=self.telegram.bot,
             dialogue=self.dialogue,
             on_replies=self.on_replies,
-            staff=TelegramStaffCommands(self.engine, self.courses),
+            staff=TelegramStaffCommands(self.engine, self.courses, self.ui),
         )
 
     def app(self) -> Starlette:

@@ -37,12 +37,13 @@ def bot_commands(tr: UiTranslator) -> list[BotCommand]:
         "next": tr.gettext("%(word)s: the next lesson"),
         "progress": tr.gettext("%(word)s: your progress and quiz score"),
         "language": tr.gettext("%(word)s: choose your language"),
+        "zone": tr.gettext("%(word)s: set your time zone"),
         "stop": tr.gettext("%(word)s: stop all messages"),
     }
     descriptions = {name: _without_word(line % {"word": _WORD}) for name, line in lines.items()}
     others = " ".join(f"/{name}" for name in lines)
     descriptions["help"] = f"{tr.gettext('You can send:')} {others}"
-    order = ("next", "progress", "language", "help", "stop")
+    order = ("next", "progress", "language", "zone", "help", "stop")
     return [BotCommand(name, descriptions[name][:256]) for name in order]
 
 
@@ -176,7 +177,7 @@ def set_webhook(drop_pending_updates: bool) -> None:
 
 @telegram.command("set-commands")
 def set_commands_command() -> None:
-    """setMyCommands (/next /progress /language /help /stop) in every shipped locale."""
+    """setMyCommands (/next /progress /language /zone /help /stop) in every shipped locale."""
     settings, channel = _channel()
     ui = UiCatalogs(settings.locales_dir, default=settings.default_locale)
 

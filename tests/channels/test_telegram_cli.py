@@ -77,7 +77,8 @@ def test_command_menu_is_translated() -> None:
         "next": "The next lesson",
         "progress": "Your progress and quiz score",
         "language": "Choose your language",
-        "help": "You can send: /next /progress /language /stop",
+        "zone": "Set your time zone",
+        "help": "You can send: /next /progress /language /zone /stop",
         "stop": "Stop all messages",
     }
     french = {c.command: c.description for c in bot_commands(ui.translations("fr"))}
@@ -99,6 +100,7 @@ async def test_set_commands_in_every_shipped_locale_and_a_default() -> None:
         "next",
         "progress",
         "language",
+        "zone",
         "help",
         "stop",
     ]
