@@ -343,6 +343,10 @@ class Dispatcher:
         """
         try:
             batch = await self._claim(channel)
+        except Exception:
+            if sent is not None:
+                await self._finish(sent)  # what was sent is recorded even so
+            raise
         except BaseException:
             if sent is not None:
                 await sent.lease.stop()  # its rows go back to the outbox when the lease ends
@@ -445,7 +449,7 @@ class Dispatcher:
         except SendError as error:
             outcome.error = error
             if error.kind == SendErrorKind.WINDOW_CLOSED and target and prepared:
-                return await self._hold(row, target, prepared, error)
+                return await self._hold(row, target, prepared, error, outcome.results)
             outcome.status = self._after_failure(row, error)
         except Exception as exc:  # a channel bug: retry like a transient failure, and log it
             log.exception("channel %s raised on delivery %s", row.channel, row.id)
@@ -476,9 +480,13 @@ class Dispatcher:
         target: LessonTarget,
         prepared: PreparedLesson,
         error: SendError | None = None,
+        results: list[SendResult] | None = None,
     ) -> _Outcome:
-        """Outside the WhatsApp window: send the approved template; the lesson waits."""
-        outcome = _Outcome(row, DeliveryStatus.HELD, prepared=prepared, error=error)
+        """Outside the WhatsApp window: send the approved template; the lesson waits.
+
+        `results`: the lesson's parts sent before the window closed; they are not sent again.
+        """
+        outcome = _Outcome(row, DeliveryStatus.HELD, results or [], prepared=prepared, error=error)
         template = self.lessons.whatsapp_template(target, prepared)
         if template is None:
             log.warning(

@@ -330,3 +330,29 @@ async def test_the_loop_sends_batch_after_batch_and_writes_the_last_one_when_sto
     async with engine.connect() as conn:
         logged = (await conn.execute(select(events))).all()
     assert len(logged) == 5
+
+
+async def test_a_failed_claim_still_writes_back_the_batch_already_sent(
+    engine: AsyncEngine, dialogue: Dialogue, sms: FakeChannel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with engine.begin() as conn:
+        cohort = await add_cohort(conn)
+        pairs = [await add_learner(conn, cohort) for _ in range(2)]
+        await add_lessons(conn, [lesson_row(learner, enrollment) for learner, enrollment in pairs])
+    real_claim = outbox.claim_batch
+    claims: list[int] = []
+
+    async def claim_then_fail(*args: Any, **kwargs: Any) -> list[outbox.ClaimedRow]:
+        claims.append(1)
+        if len(claims) == 2:  # the claim made while the first batch waits to be written
+            raise ConnectionError("the database went away")
+        return await real_claim(*args, **kwargs)
+
+    monkeypatch.setattr(outbox, "claim_batch", claim_then_fail)
+    dispatcher = Dispatcher(engine, {ChannelName.SMS: sms}, dialogue, batch_size=1)
+
+    with pytest.raises(ConnectionError):
+        await dispatcher.run_until_idle()
+
+    assert [row.status for row in await rows(engine)] == ["sent", "pending"]
+    assert len(sms.sent) == 2  # the first lesson's two messages, recorded as sent

@@ -169,3 +169,39 @@ async def test_without_a_template_the_lesson_is_held_and_says_why(
     [lesson] = await outbox_rows(engine)
     assert lesson.status == "held" and "no WhatsApp template" in lesson.error_detail
     assert whatsapp.sent == []
+
+
+async def test_a_lesson_held_after_its_first_part_resumes_at_the_question(
+    engine: AsyncEngine, dialogue: Dialogue
+) -> None:
+    whatsapp = FakeChannel(ChannelName.WHATSAPP)
+    closed = [True]
+    whatsapp.fail = lambda m: (
+        SendError(SendErrorKind.WINDOW_CLOSED, "outside the window", code="63016")
+        if closed[0] and "Where do you start?" in m.text
+        else None
+    )  # the window closes between the lesson's text and its question
+    dispatcher = Dispatcher(engine, {ChannelName.WHATSAPP: whatsapp}, dialogue)
+    async with engine.begin() as conn:
+        cohort = await add_cohort(conn)
+        learner, enrollment = await add_learner(
+            conn,
+            cohort,
+            channel=ChannelName.WHATSAPP,
+            address=PHONE,
+            last_inbound_at=utcnow() - timedelta(hours=23),  # open, by our clock
+        )
+        await add_lessons(conn, [lesson_row(learner, enrollment, channel=ChannelName.WHATSAPP)])
+    await dispatcher.run_until_idle()
+    lesson, _ = await outbox_rows(engine)
+    assert (lesson.status, lesson.parts_sent) == ("held", 1)
+
+    closed[0] = False
+    await dialogue.handle(InboundMessage(ChannelName.WHATSAPP, PHONE, "1", provider_id="SM2"))
+    await dispatcher.run_until_idle()
+
+    texts = [m.text for m in whatsapp.sent if m.content_sid is None]
+    assert len(texts) == 2 and texts[0].startswith("Start with users")  # not sent again
+    assert "Where do you start?" in texts[1]
+    lesson, _ = await outbox_rows(engine)
+    assert (lesson.status, lesson.parts_sent) == ("sent", 2)
