@@ -13,6 +13,8 @@ from babel import Locale, UnknownLocaleError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.i18n import parse_locale
+
 
 class ConfigError(ValueError):
     """A setting has a wrong value; the message names the setting."""
@@ -36,6 +38,8 @@ class Settings:
     lessons_dir: Path = Path("lessons")
     locales_dir: Path = Path("locales")
     default_locale: str = "en"
+    # The trainer commands' language; None: from LANG and friends, as gettext does.
+    cli_locale: str | None = None
     demo: bool = False
     # Channels (the channels issue). A channel is on when its credentials are set.
     telegram_bot_token: str | None = None
@@ -85,6 +89,7 @@ class Settings:
             lessons_dir=_directory("LEARNBOT_LESSONS_DIR", get("LEARNBOT_LESSONS_DIR", "lessons")),
             locales_dir=_directory("LEARNBOT_LOCALES_DIR", get("LEARNBOT_LOCALES_DIR", "locales")),
             default_locale=_locale(get("LEARNBOT_DEFAULT_LOCALE", "en")),
+            cli_locale=_cli_locale(get("LEARNBOT_CLI_LOCALE", "")),
             demo=_flag("LEARNBOT_DEMO", get("LEARNBOT_DEMO", "0")),
             telegram_bot_token=_optional(get("TELEGRAM_BOT_TOKEN")),
             telegram_webhook_secret=_webhook_secret(get("TELEGRAM_WEBHOOK_SECRET")),
@@ -159,6 +164,16 @@ def _directory(name: str, value: str) -> Path:
 
 def _locale(value: str) -> str:
     return _locale_of("LEARNBOT_DEFAULT_LOCALE", value)
+
+
+def _cli_locale(value: str) -> str | None:
+    # "pt-BR" is written as often as "pt_BR": accept both, like the learners' locales.
+    if not value.strip():
+        return None
+    try:
+        return parse_locale(value)
+    except ValueError as exc:
+        raise ConfigError(f"LEARNBOT_CLI_LOCALE: unknown locale {value!r}") from exc
 
 
 def _flag(name: str, value: str) -> bool:

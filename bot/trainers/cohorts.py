@@ -16,6 +16,7 @@ from bot.lessons.loader import LoadedCourse
 from bot.store.db import utcnow
 from bot.store.tables import cohorts, enrollments, events, learners, users
 from bot.trainers.roles import RoleError, UserRecord, check_cohort_access
+from bot.trainers.text import N_, TrainerError
 from scheduler.schedule import Schedule, ScheduleError, parse_schedule
 from scheduler.timezones import TimeZoneError, zone
 
@@ -25,7 +26,7 @@ JOIN_CODE_LENGTH = 6
 COHORT_STATUSES = ("active", "paused")
 
 
-class CohortError(ValueError):
+class CohortError(TrainerError, ValueError):
     """A cohort cannot be found or created as asked; the message names the option or cohort."""
 
 
@@ -33,8 +34,13 @@ def valid_time_zone(value: str, option: str = "--time-zone") -> str:
     """The IANA zone name `value`; CohortError naming `option` when it is not one."""
     try:
         zone(value.strip())
-    except TimeZoneError as exc:
-        raise CohortError(f"{option}: {exc}") from None
+    except TimeZoneError:
+        raise CohortError(
+            N_("%(option)s: %(zone)s is not an IANA time zone name (e.g. %(example)s)"),
+            option=option,
+            zone=repr(value.strip()),
+            example="Africa/Nairobi",
+        ) from None
     return value.strip()
 
 
@@ -49,7 +55,11 @@ def _checked(
     try:
         schedule.check_lessons(lesson_ids_of(course_ids, courses))
     except ScheduleError as exc:
-        raise CohortError(str(exc).replace("workshop.items.", "--item ")) from None
+        # check_lessons names each unknown lesson as "workshop.items.<lesson>".
+        lessons = [where.removeprefix("workshop.items.") for where, _ in exc.issues]
+        raise CohortError(
+            N_("--item %(lesson)s: no course of this cohort has this lesson"), lesson=lessons[0]
+        ) from None
     return schedule
 
 
@@ -116,15 +126,20 @@ def telegram_deep_link(bot_username: str | None, join_code: str) -> str | None:
 def check_course_ids(course_ids: Sequence[str], known: Collection[str]) -> list[str]:
     """The pathway in order; CohortError naming `--course` for an unknown or repeated id."""
     if not course_ids:
-        raise CohortError("--course: give at least one course (repeat --course for a pathway)")
+        raise CohortError(N_("--course: give at least one course (repeat --course for a pathway)"))
     unknown = [course for course in course_ids if course not in known]
     if unknown:
         raise CohortError(
-            f"--course: unknown course {unknown[0]!r}; loaded courses: {', '.join(sorted(known))}"
+            N_("--course: unknown course %(course)s; loaded courses: %(courses)s"),
+            course=repr(unknown[0]),
+            courses=", ".join(sorted(known)),
         )
     repeated = {course for course in course_ids if list(course_ids).count(course) > 1}
     if repeated:
-        raise CohortError(f"--course: {sorted(repeated)[0]!r} appears twice in the pathway")
+        raise CohortError(
+            N_("--course: %(course)s appears twice in the pathway"),
+            course=repr(sorted(repeated)[0]),
+        )
     return list(course_ids)
 
 
@@ -164,7 +179,7 @@ async def _unused_code(conn: AsyncConnection) -> str:
         if taken.first() is None:
             return code
     # 31^6 codes: twenty collisions in a row means something else is wrong.
-    raise CohortError("could not find an unused join code")
+    raise CohortError(N_("could not find an unused join code"))
 
 
 async def create_cohort(
@@ -180,7 +195,7 @@ async def create_cohort(
 ) -> CohortInfo:
     """Validate everything, then create an active cohort owned by `owner` with a new join code."""
     if not name.strip():
-        raise CohortError("NAME: must not be empty")
+        raise CohortError(N_("NAME: must not be empty"))
     pathway = check_course_ids(course_ids, courses)
     zone_name = valid_time_zone(time_zone)
     _checked(schedule, pathway, courses)
@@ -220,7 +235,9 @@ async def cohort_for(conn: AsyncConnection, user: UserRecord, id_or_code: str) -
     """The cohort `user` names, if they may act on it; CohortError or RoleError otherwise."""
     cohort = await find_cohort(conn, id_or_code)
     if cohort is None:
-        raise CohortError(f"COHORT: no cohort has the id or join code {id_or_code!r}")
+        raise CohortError(
+            N_("COHORT: no cohort has the id or join code %(cohort)s"), cohort=repr(id_or_code)
+        )
     check_cohort_access(user, cohort_name=cohort.name, owner_id=cohort.owner_id)
     return cohort
 
@@ -249,7 +266,9 @@ async def list_cohorts(conn: AsyncConnection, user: UserRecord) -> list[tuple[Co
 async def set_status(conn: AsyncConnection, cohort: CohortInfo, status: str) -> bool:
     """Pause or resume a cohort; False when it already had that status."""
     if status not in COHORT_STATUSES:
-        raise CohortError(f"status: expected one of {', '.join(COHORT_STATUSES)}")
+        raise CohortError(
+            N_("status: expected one of %(statuses)s"), statuses=", ".join(COHORT_STATUSES)
+        )
     result = await conn.execute(
         cohorts.update()
         .where(cohorts.c.id == cohort.id, cohorts.c.status != status)
@@ -345,5 +364,9 @@ def owner_check(user: UserRecord, owner: UserRecord | None) -> UserRecord:
     if owner is None or owner.id == user.id:
         return user
     if not user.is_admin:
-        raise RoleError(f"{user.label()} is a trainer: only an admin may create for another user")
+        raise RoleError(
+            N_("%(user)s is a trainer: only an admin may %(action)s"),
+            user=user.label(),
+            action=N_("create for another user"),
+        )
     return owner

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.config import ConfigError, Settings
 from bot.domain import Role
+from bot.i18n import UiCatalogs
 from bot.lessons.loader import LessonValidationError, LoadedCourse, load_courses
 from bot.store.db import create_engine
 from bot.trainers import cohorts as cohort_store
@@ -34,6 +35,16 @@ from bot.trainers.roles import (
     require_admin,
     user_by_email,
 )
+from bot.trainers.text import (
+    N_,
+    CliUi,
+    Text,
+    TrainerError,
+    cli_ui,
+    describe_schedule,
+    format_eta,
+    status_word,
+)
 from scheduler.schedule import ScheduleError, schedule_from_options
 
 T = TypeVar("T")
@@ -49,16 +60,27 @@ def _settings() -> Settings:
         raise click.ClickException(str(exc)) from exc
 
 
-def _courses(settings: Settings) -> dict[str, LoadedCourse]:
+def _setup() -> tuple[Settings, CliUi]:
+    """The settings, and the trainer's language (LEARNBOT_CLI_LOCALE, else LANG and friends)."""
+    settings = _settings()
+    return settings, cli_ui(UiCatalogs(settings.locales_dir), settings.cli_locale)
+
+
+def _courses(settings: Settings, ui: CliUi) -> dict[str, LoadedCourse]:
     try:
         return load_courses(settings.lessons_dir)
     except LessonValidationError as exc:
+        # The issues name files and fields of the course data: they stay as the loader says.
         raise click.ClickException(
-            "invalid course files:\n" + "\n".join(map(str, exc.issues))
+            ui.gettext("invalid course files:") + "\n" + "\n".join(map(str, exc.issues))
         ) from exc
 
 
-def _run(settings: Settings, action: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+def _error(ui: CliUi, exc: Exception) -> click.ClickException:
+    return click.ClickException(ui.render(exc) if isinstance(exc, TrainerError) else str(exc))
+
+
+def _run(settings: Settings, ui: CliUi, action: Callable[[AsyncEngine], Awaitable[T]]) -> T:
     """Migrate, open an engine, run `action`, close; user errors become clean CLI errors."""
     from bot.store.migrate import upgrade
 
@@ -74,7 +96,7 @@ def _run(settings: Settings, action: Callable[[AsyncEngine], Awaitable[T]]) -> T
     try:
         return asyncio.run(main())
     except USER_ERRORS as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise _error(ui, exc) from exc
 
 
 async def _in_transaction(
@@ -163,12 +185,17 @@ def user_add(
 ) -> None:
     """Add a trainer or an admin (the very first user must be an admin)."""
 
+    settings, ui = _setup()
+
     async def action(engine: AsyncEngine) -> UserRecord:
         async with engine.begin() as conn:
             if await has_admin(conn):
-                require_admin(await acting_user(conn, as_email), "add users")
+                require_admin(await acting_user(conn, as_email), N_("add users"))
             elif role != Role.ADMIN.value:
-                raise RoleError("there is no admin yet: add an admin first (--role admin)")
+                raise RoleError(
+                    N_("there is no admin yet: add an admin first (%(option)s)"),
+                    option="--role admin",
+                )
             return await add_user(
                 conn,
                 name=name,
@@ -178,25 +205,35 @@ def user_add(
                 phone=phone,
             )
 
-    user = _run(_settings(), action)
-    click.echo(f"user {user.id}: {user.label()} ({user.role.value})")
+    user = _run(settings, ui, action)
+    role_word = status_word(ui, "role", user.role.value)
+    click.echo(
+        ui.gettext(
+            "user %(id)s: %(user)s (%(role)s)", id=str(user.id), user=user.label(), role=role_word
+        )
+    )
 
 
 @user_group.command("list")
 def user_list() -> None:
     """List trainers and admins."""
 
+    settings, ui = _setup()
+
     async def action(engine: AsyncEngine) -> list[UserRecord]:
         async with engine.connect() as conn:
             return await list_users(conn)
 
-    for user in _run(_settings(), action):
-        extra = "".join(
-            f"  {label} {value}"
-            for label, value in (("telegram", user.telegram_chat_id), ("phone", user.phone))
-            if value
-        )
-        click.echo(f"{user.id:>4}  {user.role.value:<7}  {user.label()}{extra}")
+    users = _run(settings, ui, action)
+    roles = {user.id: status_word(ui, "role", user.role.value) for user in users}
+    width = max((len(role) for role in roles.values()), default=0)
+    for user in users:
+        extra = ""
+        if user.telegram_chat_id:
+            extra += "  " + ui.gettext("telegram %(chat)s", chat=user.telegram_chat_id)
+        if user.phone:
+            extra += "  " + ui.gettext("phone %(phone)s", phone=user.phone)
+        click.echo(f"{user.id:>4}  {roles[user.id]:<{max(width, 7)}}  {user.label()}{extra}")
 
 
 # --- cohort ----------------------------------------------------------------------------------
@@ -232,16 +269,18 @@ def cohort_create(
     **schedule: Any,
 ) -> None:
     """Create a cohort with a new join code."""
-    settings = _settings()
-    courses = _courses(settings)
-    plan = _schedule(None, schedule)
+    settings, ui = _setup()
+    courses = _courses(settings, ui)
+    plan = _schedule(ui, None, schedule)
 
     async def step(conn: AsyncConnection, user: UserRecord) -> CohortInfo:
         owner = None
         if owner_email is not None:
             owner = await user_by_email(conn, owner_email)
             if owner is None:
-                raise RoleError(f"--owner: no user has the e-mail {owner_email!r}")
+                raise RoleError(
+                    N_("--owner: no user has the e-mail %(email)s"), email=repr(owner_email)
+                )
         return await cohort_store.create_cohort(
             conn,
             owner=cohort_store.owner_check(user, owner),
@@ -253,18 +292,22 @@ def cohort_create(
             start_date=_day(start_date),
         )
 
-    cohort = _run(settings, lambda engine: _in_transaction(engine, as_email, step))
-    click.echo(f"cohort {cohort.id} created: {cohort.name}")
-    click.echo(f"join code: {cohort.join_code}")
+    cohort = _run(settings, ui, lambda engine: _in_transaction(engine, as_email, step))
+    click.echo(ui.gettext("cohort %(id)s created: %(name)s", id=str(cohort.id), name=cohort.name))
+    click.echo(ui.gettext("join code: %(code)s", code=cohort.join_code))
     link = cohort.deep_link(bot_username)
     click.echo(
-        f"telegram link: {link}"
+        ui.gettext("telegram link: %(link)s", link=link)
         if link
-        else f"telegram link: set {BOT_USERNAME_ENV} or --telegram-bot-username to get one"
+        else ui.gettext(
+            "telegram link: set %(variable)s or %(option)s to get one",
+            variable=BOT_USERNAME_ENV,
+            option="--telegram-bot-username",
+        )
     )
 
 
-def _schedule(cohort: CohortInfo | None, options: Mapping[str, Any]) -> Any:
+def _schedule(ui: CliUi, cohort: CohortInfo | None, options: Mapping[str, Any]) -> Any:
     try:
         return schedule_from_options(
             base=cohort.schedule if cohort is not None else None,
@@ -278,7 +321,8 @@ def _schedule(cohort: CohortInfo | None, options: Mapping[str, Any]) -> Any:
             remind_max=options.get("remind_max"),
         )
     except ScheduleError as exc:
-        raise click.ClickException(str(exc)) from exc
+        # scheduler.schedule's own words (each names its option); the heading is ours.
+        raise click.ClickException(ui.gettext("invalid schedule:") + "\n" + str(exc)) from exc
 
 
 @cohort_group.command("list")
@@ -289,13 +333,18 @@ def cohort_list(as_email: str | None) -> None:
     async def step(conn: AsyncConnection, user: UserRecord) -> list[tuple[CohortInfo, int]]:
         return await cohort_store.list_cohorts(conn, user)
 
-    rows = _run(_settings(), lambda engine: _in_transaction(engine, as_email, step))
+    settings, ui = _setup()
+    rows = _run(settings, ui, lambda engine: _in_transaction(engine, as_email, step))
     if not rows:
-        click.echo("no cohorts")
-    for cohort, learners in rows:
+        click.echo(ui.gettext("no cohorts"))
+    statuses = [status_word(ui, "cohort", cohort.status) for cohort, _ in rows]
+    width = max((len(status) for status in statuses), default=0)
+    for (cohort, learners), status in zip(rows, statuses, strict=True):
+        count = ui.ngettext("%(count)s learner", "%(count)s learners", learners, count=learners)
+        owner = ui.gettext("owner %(name)s", name=cohort.owner_name or "-")
         click.echo(
-            f"{cohort.id:>4}  {cohort.join_code}  {cohort.status:<6}  {learners:>6} learners  "
-            f"{cohort.name}  [{', '.join(cohort.course_ids)}]  owner {cohort.owner_name or '-'}"
+            f"{cohort.id:>4}  {cohort.join_code}  {status:<{max(width, 6)}}  {count:>15}  "
+            f"{cohort.name}  [{', '.join(cohort.course_ids)}]  {owner}"
         )
 
 
@@ -315,34 +364,54 @@ def cohort_show(
         info = await cohort_store.cohort_for(conn, user, cohort)
         return info, await cohort_store.cohort_report(conn, info, with_learners=with_learners)
 
-    info, report = _run(_settings(), lambda engine: _in_transaction(engine, as_email, step))
+    settings, ui = _setup()
+    info, report = _run(settings, ui, lambda engine: _in_transaction(engine, as_email, step))
     echo = click.echo
-    echo(f"cohort {info.id}: {info.name} ({info.status})")
-    echo(f"  owner:      {info.owner_name or '-'}")
-    echo(f"  courses:    {' -> '.join(info.course_ids)}")
-    echo(f"  join code:  {info.join_code}")
-    echo(f"  link:       {info.deep_link(bot_username) or '- (no bot username)'}")
-    echo(f"  time zone:  {info.time_zone}")
-    echo(f"  start:      {info.start_date.isoformat() if info.start_date else '-'}")
-    echo(f"  schedule:   {info.schedule.describe()}")
-    echo(f"learners: {report.total_learners}")
-    for status, count in sorted(report.learners_by_status.items()):
-        echo(f"  {status:<12} {count}")
     echo(
-        "enrollments: "
-        + ", ".join(
-            f"{status} {count}" for status, count in sorted(report.enrollments_by_status.items())
+        ui.gettext(
+            "cohort %(id)s: %(name)s (%(status)s)",
+            id=str(info.id),
+            name=info.name,
+            status=status_word(ui, "cohort", info.status),
+        )
+    )
+    link = info.deep_link(bot_username)
+    fields = [
+        (ui.gettext("owner:"), ui.fragment(info.owner_name or "-")),
+        (ui.gettext("courses:"), ui.fragment(" -> ".join(info.course_ids))),
+        (ui.gettext("join code:"), ui.fragment(info.join_code)),
+        (ui.gettext("link:"), ui.fragment(link) if link else ui.gettext("- (no bot username)")),
+        (ui.gettext("time zone:"), ui.fragment(info.time_zone)),
+        (ui.gettext("start:"), ui.date(info.start_date)),
+        (ui.gettext("schedule:"), describe_schedule(ui, info.schedule)),
+    ]
+    width = max(len(label) for label, _ in fields) + 1
+    for label, value in fields:
+        echo(f"  {label:<{width}} {value}")
+    echo(ui.gettext("learners: %(count)s", count=report.total_learners))
+    for status, count in sorted(report.learners_by_status.items()):
+        echo(f"  {status_word(ui, 'learner', status):<12} {ui.number(count)}")
+    echo(
+        ui.gettext(
+            "enrollments: %(counts)s",
+            counts=ui.join(
+                f"{status_word(ui, 'enrollment', status)} {ui.number(count)}"
+                for status, count in sorted(report.enrollments_by_status.items())
+            ),
         )
         if report.enrollments_by_status
-        else "enrollments: none"
+        else ui.gettext("enrollments: none")
     )
-    echo(f"lessons completed: {report.lessons_completed}")
+    echo(ui.gettext("lessons completed: %(count)s", count=report.lessons_completed))
     for lesson, count in sorted(report.completed_by_lesson.items()):
-        echo(f"  {lesson:<32} {count}")
+        echo(f"  {ui.fragment(lesson):<32} {ui.number(count)}")
     for learner in report.learners:
+        done = learner.lessons_completed
         echo(
-            f"  {learner.name or '-':<30} {learner.channel:<9} {learner.status:<11} "
-            f"{learner.enrollment_status:<10} {learner.lessons_completed} lessons"
+            f"  {learner.name or '-':<30} {learner.channel:<9} "
+            f"{status_word(ui, 'learner', learner.status):<11} "
+            f"{status_word(ui, 'enrollment', learner.enrollment_status):<10} "
+            + ui.ngettext("%(count)s lesson", "%(count)s lessons", done, count=done)
         )
 
 
@@ -359,8 +428,8 @@ def cohort_schedule(
     **options: Any,
 ) -> None:
     """Show or change a cohort's schedule, pacing, start date and zone."""
-    settings = _settings()
-    courses = _courses(settings)
+    settings, ui = _setup()
+    courses = _courses(settings, ui)
     changing = (
         time_zone is not None
         or start_date is not None
@@ -374,16 +443,21 @@ def cohort_schedule(
         return await cohort_store.update_schedule(
             conn,
             info,
-            schedule=_schedule(info, options),
+            schedule=_schedule(ui, info, options),
             courses=courses,
             start_date=_day(start_date),
             time_zone=time_zone,
         )
 
-    info = _run(settings, lambda engine: _in_transaction(engine, as_email, step))
+    info = _run(settings, ui, lambda engine: _in_transaction(engine, as_email, step))
     click.echo(
-        f"{info.name}: {info.schedule.describe()}; zone {info.time_zone}; start "
-        f"{info.start_date.isoformat() if info.start_date else '-'}"
+        ui.gettext(
+            "%(cohort)s: %(schedule)s; zone %(zone)s; start %(start)s",
+            cohort=info.name,
+            schedule=describe_schedule(ui, info.schedule),
+            zone=info.time_zone,
+            start=ui.date(info.start_date),
+        )
     )
 
 
@@ -392,8 +466,14 @@ def _set_status(cohort: str, as_email: str | None, status: str) -> None:
         info = await cohort_store.cohort_for(conn, user, cohort)
         return info, await cohort_store.set_status(conn, info, status)
 
-    info, changed = _run(_settings(), lambda engine: _in_transaction(engine, as_email, step))
-    click.echo(f"cohort {info.name} is {status}" + ("" if changed else " (it already was)"))
+    settings, ui = _setup()
+    info, changed = _run(settings, ui, lambda engine: _in_transaction(engine, as_email, step))
+    values = {"cohort": info.name, "status": status_word(ui, "cohort", status)}
+    click.echo(
+        ui.gettext("cohort %(cohort)s is %(status)s", **values)
+        if changed
+        else ui.gettext("cohort %(cohort)s is %(status)s (it already was)", **values)
+    )
 
 
 @cohort_group.command("pause")
@@ -426,32 +506,65 @@ def cohort_import(
     cohort: str, file: Path, skip_invalid: bool, default_region: str | None, as_email: str | None
 ) -> None:
     """Enrol learners from a CSV: name, phone, channel, locale[, time_zone]."""
+    settings, ui = _setup()
     region = default_region.strip().upper() if default_region else None
     parsed = importer.read_csv(file, default_region=region)
     for error in parsed.errors:
-        click.echo(str(error), err=True)
+        click.echo(error.render(ui), err=True)
+    bad = len(parsed.bad_lines)
     if parsed.errors and not skip_invalid:
         raise click.ClickException(
-            f"{len(parsed.bad_lines)} bad rows in {file}: nothing imported "
-            "(fix them, or pass --skip-invalid to import the others)"
+            ui.ngettext(
+                "%(count)s bad row in %(file)s: nothing imported "
+                "(fix it, or pass %(option)s to import the others)",
+                "%(count)s bad rows in %(file)s: nothing imported "
+                "(fix them, or pass %(option)s to import the others)",
+                bad,
+                count=bad,
+                file=str(file),
+                option="--skip-invalid",
+            )
         )
-    settings = _settings()
 
     async def action(engine: AsyncEngine) -> importer.ImportResult:
         async with engine.begin() as conn:
             info = await cohort_store.cohort_for(conn, await acting_user(conn, as_email), cohort)
-        with click.progressbar(length=len(parsed.rows), label="importing", file=None) as bar:
+        label = ui.gettext("importing")
+        with click.progressbar(length=len(parsed.rows), label=label, file=None) as bar:
             return await importer.import_learners(engine, info, parsed.rows, on_progress=bar.update)
 
-    result = _run(settings, action)
-    skipped = f", {len(parsed.bad_lines)} bad rows skipped" if parsed.errors else ""
+    result = _run(settings, ui, action)
+    counts = [
+        ui.ngettext(
+            "%(count)s learner created",
+            "%(count)s learners created",
+            result.created,
+            count=result.created,
+        ),
+        ui.ngettext(
+            "%(count)s completed", "%(count)s completed", result.updated, count=result.updated
+        ),
+        ui.ngettext(
+            "%(count)s enrolled", "%(count)s enrolled", result.enrolled, count=result.enrolled
+        ),
+        ui.ngettext(
+            "%(count)s already enrolled",
+            "%(count)s already enrolled",
+            result.already_enrolled,
+            count=result.already_enrolled,
+        ),
+    ]
+    if parsed.errors:
+        counts.append(
+            ui.ngettext("%(count)s bad row skipped", "%(count)s bad rows skipped", bad, count=bad)
+        )
+    click.echo(ui.join(counts))
     click.echo(
-        f"{result.created} learners created, {result.updated} completed, {result.enrolled} "
-        f"enrolled, {result.already_enrolled} already enrolled{skipped}"
-    )
-    click.echo(
-        f"time zones: {result.zone_from_phone} from the phone number, "
-        f"{result.zone_of_cohort} the cohort's"
+        ui.gettext(
+            "time zones: %(phone)s from the phone number, %(cohort)s the cohort's",
+            phone=result.zone_from_phone,
+            cohort=result.zone_of_cohort,
+        )
     )
 
 
@@ -471,14 +584,21 @@ def cohort_push(
     as_email: str | None,
 ) -> None:
     """Send LESSON to every active learner of COHORT, now or --at a time; Ctrl-C cancels."""
-    settings = _settings()
+    settings, ui = _setup()
     if cancel_id is not None:
-        progress = _run(settings, lambda engine: _cancel(engine, as_email, cancel_id))
-        click.echo(_summary(progress))
+        progress = _run(settings, ui, lambda engine: _cancel(engine, as_email, cancel_id))
+        click.echo(_summary(ui, progress))
         return
     if cohort is None or lesson is None:
-        raise click.UsageError("give COHORT and LESSON (or --cancel PUSH_ID)")
-    courses = _courses(settings)
+        raise click.UsageError(
+            ui.gettext(
+                "give %(cohort)s and %(lesson)s (or %(option)s)",
+                cohort="COHORT",
+                lesson="LESSON",
+                option="--cancel PUSH_ID",
+            )
+        )
+    courses = _courses(settings, ui)
     created: list[int] = []
 
     async def action(engine: AsyncEngine) -> push.PushProgress | None:
@@ -498,23 +618,23 @@ def cohort_push(
                 on_created=created.append,
             )
             cost = push.lesson_cost(lesson_obj, settings)
-            _announce(started, cost, settings)
+            _announce(ui, started, info.time_zone, cost, settings)
             if no_wait or started.total == 0:
                 return None
-            return await _watch(engine, started, cost, settings)
+            return await _watch(ui, engine, started, cost, settings)
         except asyncio.CancelledError:
             # Ctrl-C: asyncio.run cancels us; cancel the push before letting it stop us.
             if created:
                 progress = await push.cancel_push(engine, user=user, push_id=created[0])
-                click.echo("\n" + _summary(progress), err=True)
+                click.echo("\n" + _summary(ui, progress), err=True)
             raise
 
     try:
-        final = _run(settings, action)
+        final = _run(settings, ui, action)
     except KeyboardInterrupt:
         raise click.Abort() from None
     if final is not None:
-        click.echo(_summary(final))
+        click.echo(_summary(ui, final))
 
 
 async def _cancel(engine: AsyncEngine, as_email: str | None, push_id: int) -> push.PushProgress:
@@ -523,23 +643,68 @@ async def _cancel(engine: AsyncEngine, as_email: str | None, push_id: int) -> pu
     return await push.cancel_push(engine, user=user, push_id=push_id)
 
 
-def _announce(started: push.PushInfo, cost: push.LessonCost, settings: Settings) -> None:
-    channels = ", ".join(f"{n} {channel}" for channel, n in sorted(started.by_channel.items()))
-    click.echo(
-        f"push {started.id}: {started.lesson_id} to {started.total} learners of "
-        f"{started.cohort_name}" + (f" ({channels})" if channels else "")
+def _announce(
+    ui: CliUi, started: push.PushInfo, time_zone: str, cost: push.LessonCost, settings: Settings
+) -> None:
+    channels = ui.join(
+        f"{ui.number(n)} {channel}" for channel, n in sorted(started.by_channel.items())
     )
+    values: dict[str, str | int | Text] = {
+        "id": str(started.id),  # an id, not a quantity: no grouping
+        "lesson": started.lesson_id,
+        "total": started.total,
+        "cohort": started.cohort_name,
+    }
+    if channels:
+        line = ui.ngettext(
+            "push %(id)s: %(lesson)s to %(total)s learner of %(cohort)s (%(channels)s)",
+            "push %(id)s: %(lesson)s to %(total)s learners of %(cohort)s (%(channels)s)",
+            started.total,
+            channels=channels,
+            **values,
+        )
+    else:
+        line = ui.ngettext(
+            "push %(id)s: %(lesson)s to %(total)s learner of %(cohort)s",
+            "push %(id)s: %(lesson)s to %(total)s learners of %(cohort)s",
+            started.total,
+            **values,
+        )
+    click.echo(line)
     if started.skipped:
-        click.echo(f"  {started.skipped} active learners already have this lesson: skipped")
+        click.echo(
+            "  "
+            + ui.ngettext(
+                "%(count)s active learner already has this lesson: skipped",
+                "%(count)s active learners already have this lesson: skipped",
+                started.skipped,
+                count=started.skipped,
+            )
+        )
     wait = push.until(started.send_at).total_seconds()
-    eta = wait + push.estimate_seconds(started.by_channel, cost, settings)
-    when = f"at {started.send_at.isoformat(timespec='minutes')}, " if wait > 0 else ""
-    click.echo(f"  {when}estimated time to send: {push.format_eta(eta)}")
-    click.echo(f"  cancel with: learnbot cohort push --cancel {started.id}")
+    eta = format_eta(ui, wait + push.estimate_seconds(started.by_channel, cost, settings))
+    click.echo(
+        "  "
+        + (
+            ui.gettext(
+                "at %(time)s, estimated time to send: %(eta)s",
+                time=ui.datetime(started.send_at, time_zone),
+                eta=eta,
+            )
+            if wait > 0
+            else ui.gettext("estimated time to send: %(eta)s", eta=eta)
+        )
+    )
+    command = f"learnbot cohort push --cancel {started.id}"
+    click.echo("  " + ui.gettext("cancel with: %(command)s", command=command))
 
 
 async def _watch(
-    engine: AsyncEngine, started: push.PushInfo, cost: push.LessonCost, settings: Settings
+    ui: CliUi,
+    engine: AsyncEngine,
+    started: push.PushInfo,
+    cost: push.LessonCost,
+    settings: Settings,
 ) -> push.PushProgress:
     progress = await push.push_progress(engine, started.id)
     eta = ""
@@ -547,16 +712,17 @@ async def _watch(
     def show(_: Any) -> str:
         return eta
 
+    label = ui.gettext("push %(id)s", id=str(started.id))
     with click.progressbar(
-        length=progress.total, label=f"push {started.id}", item_show_func=show, show_eta=False
+        length=progress.total, label=label, item_show_func=show, show_eta=False
     ) as bar:
         done = 0
         while True:
             finished = progress.sent + progress.failed + progress.cancelled
-            eta = "ETA " + push.format_eta(
-                push.until(progress.send_at).total_seconds()
-                + push.estimate_seconds(progress.pending_by_channel, cost, settings)
+            remaining = push.until(progress.send_at).total_seconds() + push.estimate_seconds(
+                progress.pending_by_channel, cost, settings
             )
+            eta = ui.gettext("ETA %(eta)s", eta=format_eta(ui, remaining))
             bar.update(finished - done, current_item=finished)
             done = finished
             if progress.finished:
@@ -565,8 +731,29 @@ async def _watch(
             progress = await push.push_progress(engine, started.id)
 
 
-def _summary(progress: push.PushProgress) -> str:
-    return (
-        f"push {progress.id} {progress.status}: {progress.sent}/{progress.total} sent, "
-        f"{progress.failed} failed, {progress.pending} pending, {progress.cancelled} cancelled"
+def _summary(ui: CliUi, progress: push.PushProgress) -> str:
+    counts = [
+        ui.ngettext(
+            "%(sent)s/%(total)s sent",
+            "%(sent)s/%(total)s sent",
+            progress.sent,
+            sent=progress.sent,
+            total=progress.total,
+        ),
+        ui.ngettext("%(count)s failed", "%(count)s failed", progress.failed, count=progress.failed),
+        ui.ngettext(
+            "%(count)s pending", "%(count)s pending", progress.pending, count=progress.pending
+        ),
+        ui.ngettext(
+            "%(count)s cancelled",
+            "%(count)s cancelled",
+            progress.cancelled,
+            count=progress.cancelled,
+        ),
+    ]
+    return ui.gettext(
+        "push %(id)s %(status)s: %(counts)s",
+        id=str(progress.id),
+        status=status_word(ui, "push", progress.status),
+        counts=ui.join(counts),
     )

@@ -28,6 +28,7 @@ from bot.store.db import utcnow
 from bot.store.events import EventRow, append_events
 from bot.store.tables import enrollments, learners
 from bot.trainers.cohorts import CohortError, CohortInfo, valid_time_zone
+from bot.trainers.text import N_, CliUi, Text
 from scheduler.timezones import learner_zone
 
 REQUIRED_COLUMNS = ("name", "phone", "channel", "locale")
@@ -40,15 +41,24 @@ _CHAT_ID = re.compile(r"^-?\d{1,20}$")
 
 @dataclass(frozen=True, slots=True)
 class RowError:
-    """One problem in the file: where, which field, what."""
+    """One problem in the file: where, which field (the CSV column, as written), what."""
 
     file: str
     line: int
     field: str
-    message: str
+    text: Text
+
+    @property
+    def message(self) -> str:
+        """The explanation in English."""
+        return str(self.text)
+
+    def render(self, ui: CliUi) -> str:
+        """`FILE:LINE: COLUMN: explanation`, the explanation in the trainer's language."""
+        return f"{self.file}:{self.line}: {self.field}: {ui.render(self.text)}"
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.field}: {self.message}"
+        return self.render(CliUi.english())
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +103,8 @@ def read_csv(path: Path, *, default_region: str | None = None) -> ParsedCsv:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        return ParsedCsv(errors=[RowError(str(path), 1, "file", f"not UTF-8 text: {exc.reason}")])
+        problem = N_("not UTF-8 text: %(reason)s", reason=exc.reason)
+        return ParsedCsv(errors=[RowError(str(path), 1, "file", problem)])
     return parse_csv(io.StringIO(text, newline=""), file=str(path), default_region=default_region)
 
 
@@ -105,12 +116,12 @@ def parse_csv(
     reader = csv.reader(lines)
     header = next(reader, None)
     if header is None:
-        parsed.errors.append(RowError(file, 1, "header", "the file is empty"))
+        parsed.errors.append(RowError(file, 1, "header", N_("the file is empty")))
         return parsed
     columns = [name.strip().lower() for name in header]
     missing = [name for name in REQUIRED_COLUMNS if name not in columns]
     for name in missing:
-        parsed.errors.append(RowError(file, 1, name, "missing column"))
+        parsed.errors.append(RowError(file, 1, name, N_("missing column")))
     if missing:
         return parsed
     index = {
@@ -128,9 +139,10 @@ def parse_csv(
         if row is not None:
             key = (row.channel.value, row.address)
             if key in seen:
-                errors.append(
-                    RowError(file, line, "phone", f"{row.address} is already on line {seen[key]}")
+                already = N_(
+                    "%(phone)s is already on line %(line)s", phone=row.address, line=str(seen[key])
                 )
+                errors.append(RowError(file, line, "phone", already))
             else:
                 seen[key] = line
         if errors:
@@ -145,16 +157,23 @@ def _validate(
 ) -> tuple[ImportRow | None, list[RowError]]:
     errors: list[RowError] = []
 
-    def error(name: str, message: str) -> None:
+    def error(name: str, message: Text) -> None:
         errors.append(RowError(file, line, name, message))
 
     name = cells["name"]
     if not name:
-        error("name", "empty")
+        error("name", N_("empty"))
     channel = _CHANNELS.get(cells["channel"].lower())
     if channel is None:
         choices = ", ".join(c.value for c in IMPORT_CHANNELS)
-        error("channel", f"unknown channel {cells['channel']!r}; expected one of {choices}")
+        error(
+            "channel",
+            N_(
+                "unknown channel %(channel)s; expected one of %(choices)s",
+                channel=repr(cells["channel"]),
+                choices=choices,
+            ),
+        )
     address = _address(cells["phone"], channel, default_region, error)
     locale = _locale(cells["locale"], error)
     zone: str | None = None
@@ -162,7 +181,13 @@ def _validate(
         try:
             zone = valid_time_zone(cells["time_zone"], "time_zone")
         except CohortError:
-            error("time_zone", f"unknown time zone {cells['time_zone']!r} (use an IANA name)")
+            error(
+                "time_zone",
+                N_(
+                    "unknown time zone %(zone)s (use an IANA name)",
+                    zone=repr(cells["time_zone"]),
+                ),
+            )
     if errors or channel is None or address is None or locale is None:
         return None, errors
     return ImportRow(line, name, channel, address, locale, zone), errors
@@ -172,40 +197,68 @@ def _address(
     value: str,
     channel: ChannelName | None,
     default_region: str | None,
-    error: Callable[[str, str], None],
+    error: Callable[[str, Text], None],
 ) -> str | None:
     if channel is ChannelName.TELEGRAM:
         if not _CHAT_ID.match(value):
-            error("phone", f"a telegram row needs the learner's chat id (a number), got {value!r}")
+            error(
+                "phone",
+                N_(
+                    "a telegram row needs the learner's chat id (a number), got %(value)s",
+                    value=repr(value),
+                ),
+            )
             return None
         return value
     if not value:
-        error("phone", "empty")
+        error("phone", N_("empty"))
         return None
     try:
         number = phonenumbers.parse(value, None if value.startswith("+") else default_region)
     except phonenumbers.NumberParseException:
-        hint = "" if default_region else " (start with +<country code> or pass --default-region)"
-        error("phone", f"{value!r} is not a phone number{hint}")
+        if default_region:
+            error("phone", N_("%(value)s is not a phone number", value=repr(value)))
+        else:
+            error(
+                "phone",
+                N_(
+                    "%(value)s is not a phone number (start with +<country code> or pass "
+                    "%(option)s)",
+                    value=repr(value),
+                    option="--default-region",
+                ),
+            )
         return None
     if not phonenumbers.is_valid_number(number):
-        error("phone", f"{value!r} is not a valid phone number")
+        error("phone", N_("%(value)s is not a valid phone number", value=repr(value)))
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _locale(value: str, error: Callable[[str, str], None]) -> str | None:
+def _locale(value: str, error: Callable[[str, Text], None]) -> str | None:
     shipped = ", ".join(SHIPPED_LOCALES)
     try:
         requested = parse_locale(value)
     except ValueError:
-        error("locale", f"unknown locale {value!r}; shipped: {shipped}")
+        error(
+            "locale",
+            N_(
+                "unknown locale %(value)s; shipped: %(shipped)s", value=repr(value), shipped=shipped
+            ),
+        )
         return None
     # "pt-BR" is taught in "pt": the first shipped locale on its own fallback chain.
     for candidate in fallback_chain(requested, source=requested):
         if candidate in SHIPPED_LOCALES:
             return candidate
-    error("locale", f"locale {value!r} is not shipped; shipped: {shipped}")
+    error(
+        "locale",
+        N_(
+            "locale %(value)s is not shipped; shipped: %(shipped)s",
+            value=repr(value),
+            shipped=shipped,
+        ),
+    )
     return None
 
 

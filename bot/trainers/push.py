@@ -9,7 +9,6 @@ skipped. Cancelling turns the push's still-pending rows into cancelled ones.
 from __future__ import annotations
 
 import gettext
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,6 +28,7 @@ from bot.store.db import utcnow
 from bot.store.tables import Timestamp, cohorts, deliveries, enrollments, learners, pushes
 from bot.trainers.cohorts import CohortError, CohortInfo, cohort_for
 from bot.trainers.roles import UserRecord, check_cohort_access
+from bot.trainers.text import N_, TrainerError
 from scheduler.ratelimit import TELEGRAM_RATE
 
 BATCH_SIZE = 2000
@@ -48,7 +48,7 @@ FAILED = tuple(
 SCHEDULED, SENDING, DONE, CANCELLED = "scheduled", "sending", "done", "cancelled"
 
 
-class PushError(ValueError):
+class PushError(TrainerError, ValueError):
     """A push cannot be made or cancelled as asked; the message names the option or push."""
 
 
@@ -130,8 +130,10 @@ def find_lesson(cohort: CohortInfo, lesson_id: str, courses: Mapping[str, Loaded
         if loaded is not None and lesson_id in loaded.lessons:
             return loaded.lessons[lesson_id]
     raise PushError(
-        f"LESSON: no course of cohort {cohort.name!r} ({', '.join(cohort.course_ids)}) "
-        f"has a lesson {lesson_id!r}"
+        N_("LESSON: no course of cohort %(cohort)s (%(courses)s) has a lesson %(lesson)s"),
+        cohort=repr(cohort.name),
+        courses=", ".join(cohort.course_ids),
+        lesson=repr(lesson_id),
     )
 
 
@@ -158,7 +160,11 @@ def parse_send_at(value: str, time_zone: str) -> datetime:
     try:
         local = datetime.strptime(value.strip(), "%Y-%m-%d %H:%M")
     except ValueError:
-        raise PushError(f"--at: expected 'YYYY-MM-DD HH:MM', got {value!r}") from None
+        raise PushError(
+            N_("--at: expected %(form)s, got %(value)s"),
+            form="'YYYY-MM-DD HH:MM'",
+            value=repr(value),
+        ) from None
     return local.replace(tzinfo=ZoneInfo(time_zone)).astimezone(ZoneInfo("UTC"))
 
 
@@ -200,7 +206,10 @@ async def start_push(
     async with engine.begin() as conn:
         cohort = await cohort_for(conn, user, cohort_id_or_code)
         if cohort.status != "active":
-            raise CohortError(f"cohort {cohort.name!r} is paused: resume it before pushing")
+            raise CohortError(
+                N_("cohort %(cohort)s is paused: resume it before pushing"),
+                cohort=repr(cohort.name),
+            )
         if courses is not None:
             find_lesson(cohort, lesson_id, courses)
         result = await conn.execute(
@@ -353,7 +362,7 @@ async def push_progress(engine: AsyncEngine, push_id: int) -> PushProgress:
     async with engine.begin() as conn:
         push = (await conn.execute(select(pushes).where(pushes.c.id == push_id))).first()
         if push is None:
-            raise PushError(f"PUSH_ID: no push has the id {push_id}")
+            raise PushError(N_("PUSH_ID: no push has the id %(push)s"), push=str(push_id))
         counts = await conn.execute(
             select(deliveries.c.status, deliveries.c.channel, func.count())
             .where(deliveries.c.push_id == push_id)
@@ -408,7 +417,7 @@ async def cancel_push(engine: AsyncEngine, *, user: UserRecord, push_id: int) ->
             )
         ).first()
         if row is None:
-            raise PushError(f"PUSH_ID: no push has the id {push_id}")
+            raise PushError(N_("PUSH_ID: no push has the id %(push)s"), push=str(push_id))
         check_cohort_access(user, cohort_name=row.name, owner_id=row.owner_id)
         await conn.execute(
             pushes.update()
@@ -426,18 +435,6 @@ async def cancel_push(engine: AsyncEngine, *, user: UserRecord, push_id: int) ->
             .values(status=DeliveryStatus.CANCELLED.value, updated_at=now)
         )
     return await push_progress(engine, push_id)
-
-
-def format_eta(seconds: float) -> str:
-    """'1 h 05 min', '3 min 20 s', '12 s'."""
-    total = math.ceil(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {secs:02d} s"
-    return f"{secs} s"
 
 
 def until(moment: datetime) -> timedelta:

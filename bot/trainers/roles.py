@@ -17,17 +17,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.domain import Role
 from bot.store.db import utcnow
 from bot.store.tables import users
+from bot.trainers.text import N_, Text, TrainerError
 
 ACTING_USER_ENV = "LEARNBOT_USER"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CHAT_ID = re.compile(r"^-?\d{1,20}$")
 
 
-class RoleError(Exception):
+class RoleError(TrainerError):
     """The acting user is unknown, or may not do this; the message says which and why."""
 
 
-class UserInputError(ValueError):
+class UserInputError(TrainerError, ValueError):
     """A value given for a new user is not valid; the message names the field."""
 
 
@@ -67,7 +68,7 @@ def normalise_email(email: str) -> str:
     """Lower-cased e-mail address; UserInputError naming `--email` when it is not one."""
     cleaned = email.strip().lower()
     if not _EMAIL.match(cleaned):
-        raise UserInputError(f"--email: not an e-mail address: {email!r}")
+        raise UserInputError(N_("--email: not an e-mail address: %(email)s"), email=repr(email))
     return cleaned
 
 
@@ -76,9 +77,13 @@ def normalise_phone(phone: str) -> str:
     try:
         parsed = phonenumbers.parse(phone, None)
     except phonenumbers.NumberParseException as exc:
-        raise UserInputError(f"--phone: {phone!r} is not a +<country code> number") from exc
+        raise UserInputError(
+            N_("--phone: %(phone)s is not a +<country code> number"), phone=repr(phone)
+        ) from exc
     if not phonenumbers.is_valid_number(parsed):
-        raise UserInputError(f"--phone: {phone!r} is not a valid phone number")
+        raise UserInputError(
+            N_("--phone: %(phone)s is not a valid phone number"), phone=repr(phone)
+        )
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -93,10 +98,12 @@ async def add_user(
 ) -> UserRecord:
     """Create a user; UserInputError when a value is invalid or already taken by another user."""
     if not name.strip():
-        raise UserInputError("NAME: must not be empty")
+        raise UserInputError(N_("NAME: must not be empty"))
     email = normalise_email(email)
     if telegram_chat_id is not None and not _CHAT_ID.match(telegram_chat_id.strip()):
-        raise UserInputError(f"--telegram-chat-id: expected a number, got {telegram_chat_id!r}")
+        raise UserInputError(
+            N_("--telegram-chat-id: expected a number, got %(value)s"), value=repr(telegram_chat_id)
+        )
     chat_id = telegram_chat_id.strip() if telegram_chat_id is not None else None
     e164 = normalise_phone(phone) if phone is not None else None
     for column, value, option in (
@@ -107,7 +114,12 @@ async def add_user(
         if value is not None:
             taken = (await conn.execute(select(users.c.name).where(column == value))).first()
             if taken is not None:
-                raise UserInputError(f"{option}: {value} already belongs to {taken.name}")
+                raise UserInputError(
+                    N_("%(option)s: %(value)s already belongs to %(user)s"),
+                    option=option,
+                    value=value,
+                    user=taken.name,
+                )
     result = await conn.execute(
         users.insert().returning(users.c.id),
         {
@@ -151,12 +163,21 @@ async def acting_user(conn: AsyncConnection, email: str | None) -> UserRecord:
     """The user a command acts as; RoleError when none is named or the e-mail is unknown."""
     if email is None or not email.strip():
         raise RoleError(
-            f"who is acting? pass --as EMAIL or set {ACTING_USER_ENV} to a trainer's or "
-            "an admin's e-mail (see `learnbot user list`)"
+            N_(
+                "who is acting? pass %(option)s or set %(variable)s to a trainer's or "
+                "an admin's e-mail (see %(command)s)"
+            ),
+            option="--as EMAIL",
+            variable=ACTING_USER_ENV,
+            command="`learnbot user list`",
         )
     user = await user_by_email(conn, email)
     if user is None:
-        raise RoleError(f"no user has the e-mail {email.strip()!r} (see `learnbot user add`)")
+        raise RoleError(
+            N_("no user has the e-mail %(email)s (see %(command)s)"),
+            email=repr(email.strip()),
+            command="`learnbot user add`",
+        )
     return user
 
 
@@ -169,12 +190,20 @@ def check_cohort_access(user: UserRecord, *, cohort_name: str, owner_id: int | N
     """RoleError naming the cohort unless `user` may act on it."""
     if not can_act_on(user, owner_id):
         raise RoleError(
-            f"{user.label()} is a trainer and may not act on cohort {cohort_name!r}: "
-            "it belongs to another trainer (ask an admin)"
+            N_(
+                "%(user)s is a trainer and may not act on cohort %(cohort)s: "
+                "it belongs to another trainer (ask an admin)"
+            ),
+            user=user.label(),
+            cohort=repr(cohort_name),
         )
 
 
-def require_admin(user: UserRecord, action: str) -> None:
-    """RoleError unless `user` is an admin."""
+def require_admin(user: UserRecord, action: Text) -> None:
+    """RoleError unless `user` is an admin; `action` says what, e.g. `N_("add users")`."""
     if not user.is_admin:
-        raise RoleError(f"{user.label()} is a trainer: only an admin may {action}")
+        raise RoleError(
+            N_("%(user)s is a trainer: only an admin may %(action)s"),
+            user=user.label(),
+            action=action,
+        )

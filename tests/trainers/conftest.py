@@ -69,21 +69,40 @@ async def staff(engine: AsyncEngine, courses: dict[str, LoadedCourse]) -> Staff:
     return Staff(admin, tom, una, *cohorts)
 
 
+# What picks the language of the trainer commands; unset unless a test sets one.
+LOCALE_VARIABLES = ("LEARNBOT_CLI_LOCALE", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LC_CTYPE", "LANG")
+
+
 @pytest.fixture
 def cli(database_url: str, engine: AsyncEngine) -> Cli:
-    """Run `learnbot ARGS...` against the test database, as `user` (LEARNBOT_USER) if given."""
+    """Run `learnbot ARGS...` against the test database, as `user` (LEARNBOT_USER) if given.
 
-    async def run(*args: str, user: str | None = None, input: str | None = None) -> Result:
-        env = {
-            "LEARNBOT_DATABASE_URL": database_url,
-            "LEARNBOT_LESSONS_DIR": str(ROOT / "lessons"),
-            "LEARNBOT_LOCALES_DIR": str(ROOT / "locales"),
-            "LEARNBOT_USER": user or "",
-            "TELEGRAM_BOT_USERNAME": "learnbot_test_bot",
-        }
+    The commands speak English unless `locale` (LEARNBOT_CLI_LOCALE) or `env` (e.g. LANG)
+    says otherwise, whatever the machine running the tests is set to.
+    """
+
+    async def run(
+        *args: str,
+        user: str | None = None,
+        input: str | None = None,
+        locale: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Result:
+        settings: dict[str, str | None] = dict.fromkeys(LOCALE_VARIABLES)
+        settings.update(
+            {
+                "LEARNBOT_DATABASE_URL": database_url,
+                "LEARNBOT_LESSONS_DIR": str(ROOT / "lessons"),
+                "LEARNBOT_LOCALES_DIR": str(ROOT / "locales"),
+                "LEARNBOT_USER": user or "",
+                "TELEGRAM_BOT_USERNAME": "learnbot_test_bot",
+                "LEARNBOT_CLI_LOCALE": locale,
+                **(env or {}),
+            }
+        )
         # The command runs its own event loop: give it a thread of its own.
         return await asyncio.to_thread(
-            CliRunner().invoke, main, list(args), env=env, input=input, catch_exceptions=False
+            CliRunner().invoke, main, list(args), env=settings, input=input, catch_exceptions=False
         )
 
     return run

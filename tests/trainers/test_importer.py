@@ -131,7 +131,7 @@ async def test_skip_invalid_imports_the_valid_rows_and_reports_the_others(
     )
     assert result.exit_code == 0, result.output
     assert f"{csv_file}:6: phone:" in result.output
-    assert "1 bad rows skipped" in result.output
+    assert "1 bad row skipped" in result.output  # ngettext: one row, not "1 bad rows"
     assert await count(engine, learners) == 4
     assert await count(engine, enrollments) == 4
 
