@@ -1,4 +1,5 @@
-"""A batch's lease is renewed while it is sent; a retried multi-part delivery resumes."""
+"""A batch's lease is renewed while it is sent; a retried multi-part delivery resumes; the
+batched write-backs store what the per-row statements would."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels.base import SendError, SendErrorKind
 from bot.dialogue import Dialogue
-from bot.domain import ChannelName, OutboundMessage, RenderedMessage, SendResult
+from bot.domain import ChannelName, EventType, OutboundMessage, RenderedMessage, SendResult
 from bot.store.db import utcnow
 from bot.store.deliveries import enqueue_replies
+from bot.store.events import EventRow, append_events
 from bot.store.tables import deliveries, enrollments, events
+from scheduler import outbox
 from scheduler.dispatcher import Dispatcher, RetryPolicy
 from tests.scheduler.outbox_rows import (
     FakeChannel,
@@ -215,3 +218,39 @@ async def test_a_dead_letter_keeps_what_was_sent(engine: AsyncEngine, dialogue: 
     row = await the_row(engine)
     assert (row.status, row.attempts, row.parts_sent) == ("dead", 2, 1)
     assert [message.text.startswith("Start with users") for message in sms.sent] == [True]
+
+
+async def test_batched_event_rows_read_back_as_the_event_log_writes_them(
+    engine: AsyncEngine,
+) -> None:
+    now = utcnow()
+    rows = [
+        EventRow(
+            type=EventType.ANSWERED,
+            learner_key="key-1",
+            cohort_id=None,
+            course_id="basics",
+            lesson_id="users",
+            question_id="q1",
+            locale="ar",
+            channel="sms",
+            correct=False,
+            attempt=2,
+            detail={"answer": "٢", "options": [1, 2]},
+            occurred_at=now,
+        ),
+        EventRow(type=EventType.LESSON_DELIVERED, learner_key="key-2", occurred_at=now),
+    ]
+    async with engine.begin() as conn:
+        await outbox.insert_events(conn, rows)
+        await append_events(conn, rows)  # the event log's own insert, for comparison
+    async with engine.connect() as conn:
+        stored = (await conn.execute(select(events).order_by(events.c.id))).all()
+    batched, logged = stored[:2], stored[2:]
+    assert [tuple(row)[1:] for row in batched] == [tuple(row)[1:] for row in logged]
+    assert batched[0].detail == {"answer": "٢", "options": [1, 2]}
+    assert (batched[1].type, batched[1].detail, batched[1].correct) == (
+        "lesson_delivered",
+        None,
+        None,
+    )
