@@ -58,7 +58,8 @@ def _checked(
         # check_lessons names each unknown lesson as "workshop.items.<lesson>".
         lessons = [where.removeprefix("workshop.items.") for where, _ in exc.issues]
         raise CohortError(
-            N_("--item %(lesson)s: no course of this cohort has this lesson"), lesson=lessons[0]
+            N_("--item %(lesson)s: no course of this cohort has this lesson"),
+            lesson=", ".join(lessons),  # every unknown one, as check_lessons listed them
         ) from None
     return schedule
 
