@@ -44,6 +44,7 @@ from bot.domain import (
 from bot.lessons.render import render
 from bot.store.db import utcnow
 from bot.store.deliveries import apply_failure, decode_messages
+from bot.store.delivery_status import template_awaits_reply
 from bot.store.events import EventRow
 from scheduler import outbox
 from scheduler.outbox import ClaimedRow, EnrollmentMoves, SentRows, SettledRows
@@ -51,6 +52,7 @@ from scheduler.outbox import ClaimedRow, EnrollmentMoves, SentRows, SettledRows
 log = logging.getLogger(__name__)
 
 WHATSAPP_WINDOW = timedelta(hours=24)
+TEMPLATE_WAITING = "held: a template already waits for the learner's reply"
 _LEARNER_GONE = frozenset({SendErrorKind.OPTED_OUT, SendErrorKind.UNREACHABLE})
 BATCH_SECONDS = 2.0  # a claim holds about this much of a channel's sending
 UNLIMITED_BATCH = 1000
@@ -407,17 +409,19 @@ class Dispatcher:
     async def _send_learner(self, rows: Sequence[ClaimedRow]) -> list[_Outcome]:
         outcomes: list[_Outcome] = []
         gone = False  # the provider said this learner can no longer receive anything
+        announced = False  # a WhatsApp template went to this learner in this batch
         for row in rows:
             if gone:
                 outcomes.append(_Outcome(row, DeliveryStatus.CANCELLED))
                 continue
-            outcome = await self._send_row(row)
+            outcome = await self._send_row(row, announced=announced)
+            announced = announced or outcome.template_result is not None
             outcomes.append(outcome)
             error = outcome.error
             gone = error is not None and error.kind in _LEARNER_GONE
         return outcomes
 
-    async def _send_row(self, row: ClaimedRow) -> _Outcome:
+    async def _send_row(self, row: ClaimedRow, *, announced: bool = False) -> _Outcome:
         now = self.clock()
         if not row.is_reply and row.learner_status != LearnerStatus.ACTIVE.value:
             # Stopped, paused, unreachable or deleted: scheduled sends are dropped, but a
@@ -441,7 +445,7 @@ class Dispatcher:
                 return _Outcome(row, DeliveryStatus.FAILED, error=error)
             messages = prepared.messages
             if row.channel == ChannelName.WHATSAPP and _window_closed(row, now):
-                return await self._hold(row, target, prepared)
+                return await self._hold(row, target, prepared, announced=announced)
         outcome = _Outcome(row, DeliveryStatus.SENT, prepared=prepared)
         outcome.locale = prepared.locale if prepared else (messages[0].locale if messages else None)
         try:
@@ -449,7 +453,9 @@ class Dispatcher:
         except SendError as error:
             outcome.error = error
             if error.kind == SendErrorKind.WINDOW_CLOSED and target and prepared:
-                return await self._hold(row, target, prepared, error, outcome.results)
+                return await self._hold(
+                    row, target, prepared, error, outcome.results, announced=announced
+                )
             outcome.status = self._after_failure(row, error)
         except Exception as exc:  # a channel bug: retry like a transient failure, and log it
             log.exception("channel %s raised on delivery %s", row.channel, row.id)
@@ -481,12 +487,22 @@ class Dispatcher:
         prepared: PreparedLesson,
         error: SendError | None = None,
         results: list[SendResult] | None = None,
+        *,
+        announced: bool = False,
     ) -> _Outcome:
         """Outside the WhatsApp window: send the approved template; the lesson waits.
 
         `results`: the lesson's parts sent before the window closed; they are not sent again.
+        `announced`: a template went to this learner earlier in the batch.
         """
         outcome = _Outcome(row, DeliveryStatus.HELD, results or [], prepared=prepared, error=error)
+        if announced or await self.runner.run(
+            lambda db: template_awaits_reply(as_async(db), row.learner_id, row.id)
+        ):
+            # One template per silence: each is a paid business-initiated message, and the
+            # learner's reply releases every held lesson at once, in order.
+            outcome.error = SendError(SendErrorKind.WINDOW_CLOSED, TEMPLATE_WAITING)
+            return outcome
         template = self.lessons.whatsapp_template(target, prepared)
         if template is None:
             log.warning(

@@ -208,7 +208,7 @@ async def _outside_window(
         return False
     if kind == DeliveryKind.LESSON and found.enrollment_id is not None:
         await _unsend(conn, int(found.enrollment_id), delivery_id, found.lesson_id)
-    if kind != DeliveryKind.LESSON or await _template_awaits_reply(conn, learner_id, delivery_id):
+    if kind != DeliveryKind.LESSON or await template_awaits_reply(conn, learner_id, delivery_id):
         await _apply(
             conn,
             learner_id,
@@ -259,7 +259,7 @@ async def _unsend(
     )
 
 
-async def _template_awaits_reply(conn: AsyncConnection, learner_id: int, delivery_id: int) -> bool:
+async def template_awaits_reply(conn: AsyncConnection, learner_id: int, delivery_id: int) -> bool:
     """Whether a template already went, or is about to go, to the learner and is unanswered.
 
     The dispatcher records the template it sends for a held lesson under the lesson's key, and

@@ -205,3 +205,63 @@ async def test_a_lesson_held_after_its_first_part_resumes_at_the_question(
     assert "Where do you start?" in texts[1]
     lesson, _ = await outbox_rows(engine)
     assert (lesson.status, lesson.parts_sent) == ("sent", 2)
+
+
+async def test_one_template_per_silence_however_many_lessons_fall_due(
+    engine: AsyncEngine, dialogue: Dialogue
+) -> None:
+    whatsapp = FakeChannel(ChannelName.WHATSAPP)
+    dispatcher = Dispatcher(engine, {ChannelName.WHATSAPP: whatsapp}, dialogue)
+    async with engine.begin() as conn:
+        cohort = await add_cohort(conn)
+        learner, enrollment = await add_learner(
+            conn,
+            cohort,
+            channel=ChannelName.WHATSAPP,
+            address=PHONE,
+            last_inbound_at=utcnow() - timedelta(days=2),
+        )
+        await add_lessons(conn, [lesson_row(learner, enrollment, channel=ChannelName.WHATSAPP)])
+    await dispatcher.run_until_idle()
+    assert [m.content_sid for m in whatsapp.sent] == [TEMPLATE_SID]
+    async with engine.begin() as conn:  # the next slot comes while the learner is silent
+        next_lesson = lesson_row(
+            learner, enrollment, lesson_id="data", channel=ChannelName.WHATSAPP
+        )
+        await add_lessons(conn, [next_lesson])
+    assert (await dispatcher.run_until_idle()).held == 1
+    assert [m.content_sid for m in whatsapp.sent] == [TEMPLATE_SID]  # no second template
+    held = [r for r in await outbox_rows(engine) if r.kind == "lesson"]
+    assert [r.status for r in held] == ["held", "held"]
+    assert "already waits" in held[1].error_detail
+
+    await dialogue.handle(InboundMessage(ChannelName.WHATSAPP, PHONE, "1", provider_id="SM9"))
+    await dispatcher.run_until_idle()
+    lessons = [m.text.split("\n")[0] for m in whatsapp.sent[1:] if m.content_sid is None]
+    assert lessons[0].startswith("Start with users")
+    assert [r.status for r in await outbox_rows(engine) if r.kind == "lesson"] == ["sent", "sent"]
+
+
+async def test_two_lessons_held_in_one_batch_share_one_template(
+    engine: AsyncEngine, dialogue: Dialogue
+) -> None:
+    whatsapp = FakeChannel(ChannelName.WHATSAPP)
+    dispatcher = Dispatcher(engine, {ChannelName.WHATSAPP: whatsapp}, dialogue)
+    async with engine.begin() as conn:
+        cohort = await add_cohort(conn)
+        learner, enrollment = await add_learner(
+            conn,
+            cohort,
+            channel=ChannelName.WHATSAPP,
+            address=PHONE,
+            last_inbound_at=utcnow() - timedelta(days=2),
+        )
+        await add_lessons(
+            conn,
+            [
+                lesson_row(learner, enrollment, channel=ChannelName.WHATSAPP),
+                lesson_row(learner, enrollment, lesson_id="data", channel=ChannelName.WHATSAPP),
+            ],
+        )
+    assert (await dispatcher.run_until_idle()).held == 2
+    assert [m.content_sid for m in whatsapp.sent] == [TEMPLATE_SID]
