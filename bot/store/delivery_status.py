@@ -70,11 +70,8 @@ class StatusOutcome:
 _IN_OUTBOX = (str(DeliveryStatus.PENDING), str(DeliveryStatus.SENDING))
 _WINDOW_DETAIL = "status callback: outside the WhatsApp window, the template goes first"
 # A partly sent delivery's resume point (deliveries.parts_sent, migration 0005) and the segments
-# counted with it: the learner got none of a refused lesson, so it goes out whole. (Guarded
-# while that migration is not in every checkout.)
-_RESTART = {
-    name: value for name, value in (("parts_sent", 0), ("segments", None)) if name in deliveries.c
-}
+# counted with it: the learner got none of a refused lesson, so it goes out whole.
+_RESTART = {"parts_sent": 0, "segments": None}
 
 
 def statuses_before(status: DeliveryStatus) -> list[str]:
