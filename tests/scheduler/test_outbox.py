@@ -212,16 +212,7 @@ async def test_one_template_per_silence_however_many_lessons_fall_due(
 ) -> None:
     whatsapp = FakeChannel(ChannelName.WHATSAPP)
     dispatcher = Dispatcher(engine, {ChannelName.WHATSAPP: whatsapp}, dialogue)
-    async with engine.begin() as conn:
-        cohort = await add_cohort(conn)
-        learner, enrollment = await add_learner(
-            conn,
-            cohort,
-            channel=ChannelName.WHATSAPP,
-            address=PHONE,
-            last_inbound_at=utcnow() - timedelta(days=2),
-        )
-        await add_lessons(conn, [lesson_row(learner, enrollment, channel=ChannelName.WHATSAPP)])
+    learner, enrollment = await silent_whatsapp_learner(engine, "users")
     await dispatcher.run_until_idle()
     assert [m.content_sid for m in whatsapp.sent] == [TEMPLATE_SID]
     async with engine.begin() as conn:  # the next slot comes while the learner is silent
@@ -247,6 +238,13 @@ async def test_two_lessons_held_in_one_batch_share_one_template(
 ) -> None:
     whatsapp = FakeChannel(ChannelName.WHATSAPP)
     dispatcher = Dispatcher(engine, {ChannelName.WHATSAPP: whatsapp}, dialogue)
+    await silent_whatsapp_learner(engine, "users", "data")
+    assert (await dispatcher.run_until_idle()).held == 2
+    assert [m.content_sid for m in whatsapp.sent] == [TEMPLATE_SID]
+
+
+async def silent_whatsapp_learner(engine: AsyncEngine, *lesson_ids: str) -> tuple[int, int]:
+    """A WhatsApp learner silent for two days, with these lessons due: (learner, enrollment)."""
     async with engine.begin() as conn:
         cohort = await add_cohort(conn)
         learner, enrollment = await add_learner(
@@ -256,12 +254,9 @@ async def test_two_lessons_held_in_one_batch_share_one_template(
             address=PHONE,
             last_inbound_at=utcnow() - timedelta(days=2),
         )
-        await add_lessons(
-            conn,
-            [
-                lesson_row(learner, enrollment, channel=ChannelName.WHATSAPP),
-                lesson_row(learner, enrollment, lesson_id="data", channel=ChannelName.WHATSAPP),
-            ],
-        )
-    assert (await dispatcher.run_until_idle()).held == 2
-    assert [m.content_sid for m in whatsapp.sent] == [TEMPLATE_SID]
+        rows = [
+            lesson_row(learner, enrollment, lesson_id=lesson_id, channel=ChannelName.WHATSAPP)
+            for lesson_id in lesson_ids
+        ]
+        await add_lessons(conn, rows)
+    return learner, enrollment
