@@ -90,8 +90,13 @@ async def record_status(
     channel: ChannelName,
     address: str | None,
     now: datetime,
+    unmatched_policy: bool = True,
 ) -> StatusOutcome:
-    """Move the delivery with this provider id forward to `status`; apply `failure` if given."""
+    """Move the delivery with this provider id forward to `status`; apply `failure` if given.
+
+    `unmatched_policy`: with no delivery of that id, still apply `failure` to the learner at
+    `address` (False while the caller will look again: the SID may not be written yet).
+    """
     if status not in CALLBACK_STATUSES:
         raise ValueError(f"not a provider status: {status}")
     found = (
@@ -110,7 +115,7 @@ async def record_status(
     if found is None:
         # A direct reply has no outbox row, or the dispatcher has not written the SID yet:
         # the learner still gets the policy (an unreachable number stays unreachable).
-        if failure is None or address is None:
+        if failure is None or address is None or not unmatched_policy:
             return StatusOutcome(None, updated=False, failure_applied=False)
         learner_id = (
             await conn.execute(

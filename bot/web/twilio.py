@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from functools import lru_cache
@@ -41,6 +42,10 @@ _TRACKED = frozenset(str(status) for status in CALLBACK_STATUSES)
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 OnReplies = Callable[[Sequence[OutboundMessage]], Awaitable[None]]
+# A status callback can come before the dispatcher has written the message's SID (it writes a
+# batch's results while it sends the next batch): look again after these pauses (7.75 s in
+# all, within Twilio's 15 s webhook timeout) before treating the SID as unknown.
+UNMATCHED_STATUS_WAITS = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 def twilio_routes(
@@ -49,6 +54,7 @@ def twilio_routes(
     dialogue: DialogueLike,
     engine: AsyncEngine,
     on_replies: OnReplies,
+    unmatched_status_waits: Sequence[float] = UNMATCHED_STATUS_WAITS,
 ) -> list[BaseRoute]:
     """The three Twilio webhook routes; every request must carry a valid X-Twilio-Signature."""
     if settings.twilio_auth_token is None:
@@ -118,17 +124,24 @@ def twilio_routes(
         code = int(raw_code) if raw_code.isdigit() and int(raw_code) != 0 else None
         to = str(form.get("To") or "")
         channel = ChannelName.WHATSAPP if to.startswith(WHATSAPP_PREFIX) else ChannelName.SMS
-        async with engine.begin() as conn:
-            outcome = await record_status(
-                conn,
-                provider_message_id=sid,
-                status=new_status,
-                error_code=str(code) if code is not None else None,
-                failure=error_kind(code) if code is not None else None,
-                channel=channel,
-                address=to.removeprefix(WHATSAPP_PREFIX) or None,
-                now=utcnow(),
-            )
+        waits = iter(unmatched_status_waits)
+        while True:
+            wait = next(waits, None)
+            async with engine.begin() as conn:
+                outcome = await record_status(
+                    conn,
+                    provider_message_id=sid,
+                    status=new_status,
+                    error_code=str(code) if code is not None else None,
+                    failure=error_kind(code) if code is not None else None,
+                    channel=channel,
+                    address=to.removeprefix(WHATSAPP_PREFIX) or None,
+                    now=utcnow(),
+                    unmatched_policy=wait is None,  # the last look: act on the learner
+                )
+            if outcome.delivery_id is not None or wait is None:
+                break
+            await asyncio.sleep(wait)
         if outcome.requeued:
             # A lesson refused for the WhatsApp window is back in the outbox (committed): the
             # dispatcher sends its template now. Read at call time: serve sets it at start-up.

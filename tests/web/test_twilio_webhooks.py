@@ -7,6 +7,7 @@ out through the real `TwilioChannel` to a fake Twilio REST server on loopback.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from twilio.request_validator import HMAC_SHA256, RequestValidator
@@ -141,7 +142,11 @@ async def harness(engine: AsyncEngine, fake: FakeTwilio) -> AsyncIterator[Harnes
 
     app = Starlette(
         routes=twilio_routes(
-            settings=settings, dialogue=dialogue, engine=engine, on_replies=on_replies
+            settings=settings,
+            dialogue=dialogue,
+            engine=engine,
+            on_replies=on_replies,
+            unmatched_status_waits=SHORT_WAITS,
         )
     )
     # Another host than the public URL: the signature must be checked against the public one.
@@ -151,6 +156,10 @@ async def harness(engine: AsyncEngine, fake: FakeTwilio) -> AsyncIterator[Harnes
     await sms.aclose()
     await whatsapp.aclose()
     await dialogue.aclose()
+
+
+# Status callbacks for a SID not (yet) in the outbox look again after these pauses.
+SHORT_WAITS = (0.02, 0.04, 0.08, 0.16)
 
 
 # --- signatures --------------------------------------------------------------------------------
@@ -421,6 +430,24 @@ async def test_error_for_a_message_without_an_outbox_row_still_reaches_the_learn
 
     assert response.status_code == 200
     assert (await learner_of(harness)).status == LearnerStatus.UNREACHABLE
+
+
+async def test_a_callback_before_the_sid_is_written_waits_for_it(harness: Harness) -> None:
+    # The dispatcher writes a batch's SIDs while it sends the next batch: Twilio can be faster.
+    _, sid = await delivery_sent(harness)
+    async with harness.engine.begin() as conn:
+        await conn.execute(update(deliveries).values(provider_message_id=None, status="sending"))
+
+    callback = asyncio.create_task(harness.status(sid, "undelivered", "30007"))
+    await asyncio.sleep(0.05)
+    assert not callback.done()  # still looking
+    async with harness.engine.begin() as conn:
+        await conn.execute(update(deliveries).values(provider_message_id=sid, status="sent"))
+    response = await callback
+
+    assert response.status_code == 200
+    assert await delivery_of(harness, sid) == ("undelivered", "30007")
+    assert (await learner_of(harness)).flag == "review"
 
 
 async def test_untracked_statuses_and_unknown_sids_are_acknowledged(harness: Harness) -> None:

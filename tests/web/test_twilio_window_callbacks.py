@@ -39,6 +39,7 @@ from tests.scheduler.outbox_rows import (
     make_dialogue,
     write_course,
 )
+from tests.web.test_twilio_webhooks import SHORT_WAITS
 
 ACCOUNT = "AC" + "2" * 32
 TOKEN = "window-auth-token"
@@ -174,7 +175,11 @@ async def window(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Window]:
 
         app = Starlette(
             routes=twilio_routes(
-                settings=settings, dialogue=dialogue, engine=engine, on_replies=no_direct_replies
+                settings=settings,
+                dialogue=dialogue,
+                engine=engine,
+                on_replies=no_direct_replies,
+                unmatched_status_waits=SHORT_WAITS,
             )
         )
         async with engine.begin() as conn:
