@@ -62,12 +62,14 @@ class Turn(LessonTurn, ZoneTurn):
         match = _command(message.text)
         quiet = (
             released
-            and match is None
+            and (match is None or match.command == Command.NEXT)
             and self.learner.status == LearnerStatus.ACTIVE
             and (self.enrollment is None or self.enrollment.question_index is None)
         )
         if not quiet:
-            # (Otherwise the "1" that answered the template needs no reply: the lesson follows.)
+            # (Otherwise the "1" that answered the template needs no reply: the lesson follows.
+            # So does NEXT: the held lesson is the next one; sending another too would put
+            # it first, as a reply goes before bulk sends.)
             await self.dispatch(match)
         await self.flush()
         if message.channel in self.d.outbox_channels:

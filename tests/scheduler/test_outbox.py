@@ -260,3 +260,20 @@ async def silent_whatsapp_learner(engine: AsyncEngine, *lesson_ids: str) -> tupl
         ]
         await add_lessons(conn, rows)
     return learner, enrollment
+
+
+async def test_next_in_answer_to_the_template_sends_the_held_lesson_only(
+    engine: AsyncEngine, dialogue: Dialogue
+) -> None:
+    whatsapp = FakeChannel(ChannelName.WHATSAPP)
+    dispatcher = Dispatcher(engine, {ChannelName.WHATSAPP: whatsapp}, dialogue)
+    await silent_whatsapp_learner(engine, "users")
+    await dispatcher.run_until_idle()
+
+    await dialogue.handle(InboundMessage(ChannelName.WHATSAPP, PHONE, "NEXT", provider_id="SM7"))
+    await dispatcher.run_until_idle()
+
+    after_template = [m.text for m in whatsapp.sent[1:]]
+    assert after_template[0].startswith("Start with users")
+    assert not any("data" in text.lower() for text in after_template)
+    assert [r.kind for r in await outbox_rows(engine)] == ["lesson", "template"]  # no reply
