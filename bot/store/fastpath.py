@@ -54,7 +54,7 @@ class FastRow(tuple[Any, ...]):
 
 
 class FastResult:
-    """What the dialogue reads of a result: rows, first/one/scalar, rowcount."""
+    """What the callers of hot statements read of a result: rows, first/one, rowcount."""
 
     def __init__(self, rows: list[FastRow], rowcount: int, lastrowid: int | None) -> None:
         self._rows = rows
@@ -68,8 +68,6 @@ class FastResult:
         """Every row."""
         return list(self._rows)
 
-    fetchall = all
-
     def first(self) -> FastRow | None:
         """The first row, or None."""
         return self._rows[0] if self._rows else None
@@ -79,30 +77,6 @@ class FastResult:
         if len(self._rows) != 1:
             raise exc.NoResultFound if not self._rows else exc.MultipleResultsFound
         return self._rows[0]
-
-    def one_or_none(self) -> FastRow | None:
-        """The only row, or None; an error if there are several."""
-        if len(self._rows) > 1:
-            raise exc.MultipleResultsFound
-        return self.first()
-
-    def scalar(self) -> Any:
-        """The first column of the first row, or None."""
-        row = self.first()
-        return None if row is None else row[0]
-
-    def scalar_one(self) -> Any:
-        """The first column of the only row."""
-        return self.one()[0]
-
-    def scalar_one_or_none(self) -> Any:
-        """The first column of the only row, or None."""
-        row = self.one_or_none()
-        return None if row is None else row[0]
-
-    def scalars(self) -> list[Any]:
-        """The first column of every row."""
-        return [row[0] for row in self._rows]
 
 
 @dataclass(frozen=True, slots=True)
