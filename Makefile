@@ -4,15 +4,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench catalogs browser clean
+.PHONY: run test lint typecheck bench catalogs browser clean lock upgrade
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstall when pyproject.toml changes.
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,postgres]'
+LOCK := requirements/dev.txt
+COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links
+
+# Install exactly the lock (every package at its pinned version, checked against its hashes),
+# then learnbot itself without build isolation, so nothing unpinned is fetched to build it.
+# Reinstall when the lock changes.
+$(STAMP): $(LOCK) requirements/runtime.txt pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 catalogs: $(STAMP)
@@ -43,6 +49,21 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/dialogue.py --runs 5
+
+# Recompile the lock after a change to pyproject.toml, keeping every pin that still fits.
+lock: $(STAMP)
+	$(COMPILE) --extra postgres -o requirements/runtime.txt pyproject.toml requirements/build.in
+	$(COMPILE) --extra postgres --extra test -c requirements/runtime.txt -o $(LOCK) \
+		pyproject.toml requirements/build.in
+
+# Try the newest versions pyproject.toml allows, install them and run the tests. Keep the new
+# lock if they pass (commit requirements/); `git checkout requirements/` otherwise.
+upgrade: $(STAMP)
+	$(COMPILE) --upgrade --extra postgres -o requirements/runtime.txt pyproject.toml \
+		requirements/build.in
+	$(COMPILE) --upgrade --extra postgres --extra test -c requirements/runtime.txt -o $(LOCK) \
+		pyproject.toml requirements/build.in
+	$(MAKE) test
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache

@@ -34,10 +34,24 @@ UI_DOMAIN = "messages"
 FSI = "\u2068"  # FIRST STRONG ISOLATE
 PDI = "\u2069"  # POP DIRECTIONAL ISOLATE
 
-# Babel's hand-kept table swaps Arabic "many" (n % 100 in 11..99) and "other" (100, 101, ...)
-# (python-babel/babel#816). This is the CLDR order used by GNU gettext, Weblate and Transifex:
-# zero, one, two, few, many, other.
-_PLURAL_FORMS_OVERRIDES = {
+# The Plural-Forms of every shipped catalog, pinned here rather than read from Babel's CLDR
+# data, which changes under us: Babel 2.19 (CLDR 46) gives French, Spanish and Portuguese a
+# third form, "many", for exact millions ("1 000 000 de leçons"), and Portuguese the Brazilian
+# rule (0 is singular). gettext uses each catalog's own header at run time, so what matters is
+# that the header, the translations and this table agree. We keep the two forms every PO tool
+# and translator of these languages expects (GNU gettext, Weblate, Transifex): our counts
+# (lessons, learners, segments) never reach a million, and a third form would ask every
+# translator for a string no learner sees. Portuguese keeps the European rule (n != 1), the
+# norm in Lusophone Africa where our Portuguese learners are. Arabic: Babel's hand-kept table
+# swaps "many" (n % 100 in 11..99) and "other" (100, 101, ...) (python-babel/babel#816); this is
+# the CLDR order: zero, one, two, few, many, other. A locale not in this table (a course's own
+# extra language) gets Babel's rule.
+SHIPPED_PLURAL_FORMS: dict[str, tuple[int, str]] = {
+    "en": (2, "(n != 1)"),
+    "fr": (2, "(n > 1)"),
+    "es": (2, "(n != 1)"),
+    "pt": (2, "(n != 1)"),
+    "sw": (2, "(n != 1)"),
     "ar": (
         6,
         "(n==0 ? 0 : n==1 ? 1 : n==2 ? 2 : n%100>=3 && n%100<=10 ? 3 "
@@ -119,19 +133,19 @@ def best_locale(
 
 
 def plural_forms(locale: str) -> str:
-    """The gettext Plural-Forms header for a locale, in CLDR order (fixes Babel's Arabic)."""
+    """The gettext Plural-Forms header for a locale: ours for a shipped language, else Babel's."""
     from babel.messages.plurals import get_plural
 
     language = Locale.parse(parse_locale(locale)).language
-    if language in _PLURAL_FORMS_OVERRIDES:
-        count, expr = _PLURAL_FORMS_OVERRIDES[language]
+    if language in SHIPPED_PLURAL_FORMS:
+        count, expr = SHIPPED_PLURAL_FORMS[language]
         return f"nplurals={count}; plural={expr};"
     return str(get_plural(parse_locale(locale)))
 
 
 def apply_plural_forms(catalog: Catalog) -> None:
     """Give a new or updated catalog the Plural-Forms of `plural_forms` for its locale."""
-    if catalog.locale is not None and catalog.locale.language in _PLURAL_FORMS_OVERRIDES:
+    if catalog.locale is not None and catalog.locale.language in SHIPPED_PLURAL_FORMS:
         # Setting one header leaves the others alone; write_po writes it back out.
         catalog.mime_headers = [("Plural-Forms", plural_forms(str(catalog.locale)))]
 

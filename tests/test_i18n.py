@@ -8,6 +8,7 @@ from decimal import Decimal
 from io import BytesIO
 from pathlib import Path
 
+import babel.messages.plurals
 import pytest
 from babel import Locale
 from babel.messages.catalog import Catalog
@@ -415,9 +416,23 @@ def test_the_plural_forms_header_survives_a_po_round_trip() -> None:
     assert read_po(buffer, locale="ar").plural_forms == plural_forms("ar")
 
 
-def test_other_locales_keep_babel_plural_forms() -> None:
+def test_shipped_languages_keep_their_plural_forms_whatever_babels_data_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Babel 2.19 (CLDR 46) gives French a third form for exact millions: not ours.
+    import babel.messages.plurals
+
+    def newer_cldr(locale: object) -> object:
+        raise AssertionError(f"Babel's plural data was read for {locale}")
+
+    monkeypatch.setattr(babel.messages.plurals, "get_plural", newer_cldr)
     assert plural_forms("fr") == "nplurals=2; plural=(n > 1);"
+    assert plural_forms("pt") == "nplurals=2; plural=(n != 1);"
     assert plural_forms("sw_KE") == "nplurals=2; plural=(n != 1);"
+
+
+def test_a_language_we_do_not_ship_gets_babels_plural_forms() -> None:
+    assert plural_forms("ru") == str(babel.messages.plurals.get_plural("ru"))
 
 
 @pytest.mark.parametrize(

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.support import Translations
 
 from bot.config import Settings
 from bot.demo import run_demo
-from bot.i18n import SHIPPED_LOCALES, SOURCE_LOCALE
+from bot.i18n import SHIPPED_LOCALES, SOURCE_LOCALE, plural_forms
 from bot.lessons.catalogs import load_translations, po_path, ui_template
 from bot.lessons.loader import load_courses
 
@@ -48,6 +50,36 @@ def test_ui_translations_keep_their_placeholders(locale: str) -> None:
         catalog = read_po(handle, locale=locale)
     problems = [(message.id, str(errors)) for message, errors in catalog.check()]
     assert problems == []
+
+
+SHIPPED_CATALOGS = sorted(LOCALES.glob("*/LC_MESSAGES/*.po"))
+# (count, form) per language: what each shipped header must pick, read off its compiled rule.
+EXPECTED_FORMS = {
+    "fr": [(0, 0), (1, 0), (2, 1), (1_000_000, 1)],
+    "es": [(0, 1), (1, 0), (2, 1), (1_000_000, 1)],
+    "pt": [(0, 1), (1, 0), (2, 1), (1_000_000, 1)],
+    "sw": [(0, 1), (1, 0), (2, 1), (1_000_000, 1)],
+    "ar": [(0, 0), (1, 1), (2, 2), (3, 3), (11, 4), (100, 5), (1_000_000, 5)],
+}
+
+
+@pytest.mark.parametrize("path", SHIPPED_CATALOGS, ids=lambda path: str(path.relative_to(LOCALES)))
+def test_every_shipped_catalog_carries_our_plural_forms(path: Path) -> None:
+    # gettext reads each catalog's own header at run time: it must be ours, not Babel's of
+    # the day, and every plural entry must have exactly that many forms.
+    locale = path.parent.parent.name
+    with path.open("rb") as handle:
+        catalog = read_po(handle, locale=locale)
+    assert catalog.plural_forms == plural_forms(locale)
+    plurals = [m for m in catalog if m.id and isinstance(m.string, tuple)]
+    assert all(len(m.string) == catalog.num_plurals for m in plurals)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    translations = Translations(buffer)
+    assert [(n, translations.plural(n)) for n, _ in EXPECTED_FORMS[locale]] == EXPECTED_FORMS[
+        locale
+    ]
 
 
 def test_arabic_ui_catalog_has_six_plural_forms() -> None:

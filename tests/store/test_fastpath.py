@@ -154,3 +154,59 @@ async def test_rows_read_by_position_and_by_name(
 
 def _driver(connection: Connection) -> Any:
     return connection.connection.driver_connection
+
+
+# What bot/store/fastpath.py reads of SQLAlchemy beyond its public API. The lock pins
+# SQLAlchemy; an upgrade that renames or reshapes one of these fails here, by name, before any
+# turn takes a wrong plan.
+PRIVATE_COMPILED_ATTRIBUTES = {
+    "_bind_processors": lambda value: (
+        isinstance(value, dict) and all(callable(p) or p is None for p in value.values())
+    ),
+    "_result_columns": lambda value: (
+        isinstance(value, list)
+        and all(hasattr(entry, "keyname") and hasattr(entry, "type") for entry in value)
+    ),
+}
+COMPILED_ATTRIBUTES = (
+    "positiontup",
+    "insert_prefetch",
+    "update_prefetch",
+    "returning",
+    "literal_execute_params",
+    "post_compile_params",
+    "escaped_bind_names",
+    "binds",
+    "string",
+)
+BIND_ATTRIBUTES = ("required", "callable", "effective_value")
+
+
+def test_sqlalchemy_still_has_every_private_attribute_the_fast_path_reads(
+    connection: Connection,
+) -> None:
+    select_compiled = (
+        select(deliveries.c.id, deliveries.c.due_at)
+        .where(deliveries.c.id == bindparam("id"))
+        .compile(dialect=connection.dialect)
+    )
+    insert_compiled = events.insert().compile(
+        dialect=connection.dialect, column_keys=["learner_id", "type", "at"]
+    )
+    missing = [
+        f"SQLCompiler.{name}"
+        for compiled in (select_compiled, insert_compiled)
+        for name in COMPILED_ATTRIBUTES
+        if not hasattr(compiled, name)
+    ]
+    missing += [
+        f"SQLCompiler.{name} (missing or reshaped)"
+        for compiled in (select_compiled, insert_compiled)
+        for name, shape in PRIVATE_COMPILED_ATTRIBUTES.items()
+        if not shape(getattr(compiled, name, None))
+    ]
+    bind = select_compiled.binds["id"]
+    missing += [f"BindParameter.{name}" for name in BIND_ATTRIBUTES if not hasattr(bind, name)]
+    if not callable(getattr(deliveries.c.due_at.type, "_cached_result_processor", None)):
+        missing.append("TypeEngine._cached_result_processor")
+    assert missing == [], f"SQLAlchemy changed what the fast path reads: {missing}"
