@@ -10,11 +10,11 @@ from __future__ import annotations
 from bot.config import Settings
 from bot.domain import ChannelName
 
-# What to set for each channel, as the README's configuration table names the variables.
+# What to set for each channel (a slash: either one), as the README names the variables.
 NEEDED: dict[ChannelName, str] = {
     ChannelName.TELEGRAM: "TELEGRAM_BOT_TOKEN",
     ChannelName.SMS: "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, "
-    "TWILIO_SMS_FROM or TWILIO_MESSAGING_SERVICE_SID",
+    "TWILIO_SMS_FROM/TWILIO_MESSAGING_SERVICE_SID",
     ChannelName.WHATSAPP: "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_FROM",
 }
 

@@ -305,7 +305,7 @@ async def test_a_push_with_no_channel_configured_names_the_learners_and_returns_
     assert lines[0] == f"push 1: {LESSON} to 0 learners of Tom's group"
     assert lines[1:] == [
         "  2 learners on sms cannot be reached: the channel is not configured (set "
-        "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_SMS_FROM or "
+        "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_SMS_FROM/"
         "TWILIO_MESSAGING_SERVICE_SID); not queued",
         "    Amina, Baraka",
         "  1 learner on telegram cannot be reached: the channel is not configured (set "
