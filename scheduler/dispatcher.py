@@ -300,9 +300,10 @@ class Dispatcher:
         for channel, n in sorted(counts.items()):
             if not self._unconfigured_reported.get(channel):
                 log.warning(
-                    "%d deliveries pending for %s, which is not configured: they wait until "
+                    "%d %s pending for %s, which is not configured: they wait until "
                     "it is (set %s and restart); see `learnbot outbox pending`",
                     n,
+                    "delivery" if n == 1 else "deliveries",
                     channel,
                     needed_settings(channel) or "its settings",
                 )
