@@ -211,6 +211,20 @@ def _eligible(cohort_id: int, channels: Collection[str] | None = None) -> Any:
 _JOINED = enrollments.join(learners, learners.c.id == enrollments.c.learner_id)
 
 
+def _has_lesson(lesson_id: str) -> Any:
+    """The enrollment has this lesson in the outbox already (sent or not; not cancelled)."""
+    return (
+        select(deliveries.c.id)
+        .where(
+            deliveries.c.enrollment_id == enrollments.c.id,
+            deliveries.c.lesson_id == lesson_id,
+            deliveries.c.kind == DeliveryKind.LESSON.value,
+            deliveries.c.status != DeliveryStatus.CANCELLED.value,
+        )
+        .exists()
+    )
+
+
 async def start_push(
     engine: AsyncEngine,
     *,
@@ -275,7 +289,11 @@ async def start_push(
                 for row in await conn.execute(
                     select(learners.c.channel, learners.c.name, learners.c.learner_key)
                     .select_from(_JOINED)
-                    .where(_eligible(cohort.id), learners.c.channel.not_in(sorted(channels)))
+                    .where(
+                        _eligible(cohort.id),
+                        learners.c.channel.not_in(sorted(channels)),
+                        ~_has_lesson(lesson_id),  # who already has it needs nothing more
+                    )
                     .order_by(enrollments.c.id)
                 )
             ]

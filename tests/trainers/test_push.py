@@ -436,3 +436,28 @@ async def test_status_shows_where_a_push_stands_and_what_it_waits_for(
     assert len(lines) == 4
     refused = await cli("cohort", "push", "--status", "1", user="una@example.org")
     assert refused.exit_code == 1 and "Tom's group" in refused.output
+
+
+async def test_a_learner_who_already_has_the_lesson_is_not_reported_unreachable(
+    engine: AsyncEngine, staff: Staff
+) -> None:
+    cohort = staff.toms_cohort
+    await enrol_named(engine, cohort.id, "sms", "Amina", "Baraka")
+    first = await start_push(
+        engine, user=staff.tom, cohort_id_or_code=cohort.join_code, lesson_id=LESSON
+    )  # while SMS was configured: both queued, then Amina's sent
+    async with engine.begin() as conn:
+        amina = await conn.scalar(select(deliveries.c.id).order_by(deliveries.c.id))
+        await conn.execute(
+            deliveries.update().where(deliveries.c.id == amina).values(status="sent")
+        )
+    await cancel_push(engine, user=staff.tom, push_id=first.id)  # Baraka's is cancelled
+    again = await start_push(
+        engine,
+        user=staff.tom,
+        cohort_id_or_code=cohort.join_code,
+        lesson_id=LESSON,
+        channels={"telegram", "sandbox"},  # SMS is no longer configured
+    )
+    assert [learner.name for learner in again.unreachable] == ["Baraka"]
+    assert (again.total, again.skipped) == (0, 0)
