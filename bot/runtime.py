@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from bot.channels.base import Channel
+from bot.channels.configured import sms_configured, whatsapp_configured
 from bot.channels.sandbox import SandboxChannel
 from bot.channels.telegram import TelegramChannel
 from bot.channels.twilio import TwilioChannel
@@ -76,7 +77,9 @@ class Runtime:
             bot=self.telegram.bot,
             dialogue=self.dialogue,
             on_replies=self.on_replies,
-            staff=TelegramStaffCommands(self.engine, self.courses, self.ui),
+            staff=TelegramStaffCommands(
+                self.engine, self.courses, self.ui, channels=frozenset(self.channels)
+            ),
         )
 
     def app(self) -> Starlette:
@@ -170,9 +173,10 @@ def scheduler_lifespan(
 def twilio_channels(settings: Settings) -> dict[ChannelName, Channel]:
     """The SMS and WhatsApp channels whose senders are configured."""
     channels: dict[ChannelName, Channel] = {}
-    if settings.twilio_sms_from or settings.twilio_messaging_service_sid:
+    # The same tests as `configured_channels`, which pushes use to find unreachable learners.
+    if sms_configured(settings):
         channels[ChannelName.SMS] = TwilioChannel.sms_from_settings(settings)
-    if settings.twilio_whatsapp_from:
+    if whatsapp_configured(settings):
         channels[ChannelName.WHATSAPP] = TwilioChannel.whatsapp_from_settings(settings)
     return channels
 

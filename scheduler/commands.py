@@ -82,7 +82,7 @@ async def requeue(engine: AsyncEngine, ids: Sequence[int] | None) -> int:
 
 @click.group()
 def outbox() -> None:
-    """The outbox: dead letters and re-queueing."""
+    """The outbox: what waits (pending), dead letters (failed) and re-queueing."""
 
 
 @outbox.command("failed")

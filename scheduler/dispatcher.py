@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.channels.base import Channel, SendError, SendErrorKind
+from bot.channels.configured import needed_settings
 from bot.dialogue.context import as_async
 from bot.dialogue.outbound import LessonTarget, PreparedLesson
 from bot.dialogue.runner import AsyncRunner, Runner
@@ -46,6 +47,7 @@ from bot.store.db import utcnow
 from bot.store.deliveries import apply_failure, decode_messages
 from bot.store.delivery_status import template_awaits_reply
 from bot.store.events import EventRow
+from bot.store.unclaimed import pending_outside
 from scheduler import outbox
 from scheduler.outbox import ClaimedRow, EnrollmentMoves, SentRows, SettledRows
 
@@ -57,6 +59,7 @@ _LEARNER_GONE = frozenset({SendErrorKind.OPTED_OUT, SendErrorKind.UNREACHABLE})
 BATCH_SECONDS = 2.0  # a claim holds about this much of a channel's sending
 UNLIMITED_BATCH = 1000
 MAX_CONCURRENT_SENDS = 256  # learners being sent to at once, per channel
+UNCONFIGURED_CHECK_SECONDS = 60.0  # how often to look for rows on channels not configured
 
 
 class Limiter(Protocol):
@@ -236,6 +239,7 @@ class Dispatcher:
         self._batches = count(1)
         self._wakeups: dict[ChannelName, asyncio.Event] = {}
         self._stopping = False
+        self._unconfigured_reported: dict[str, int] = {}
 
     # --- running -------------------------------------------------------------------------
 
@@ -248,7 +252,7 @@ class Dispatcher:
         """One loop per channel until `stop`; each sleeps `idle_seconds` or until woken."""
         self._stopping = False
         loops = [self._loop(channel, idle_seconds) for channel in self.channels]
-        await asyncio.gather(*loops)
+        await asyncio.gather(*loops, self._watch_unconfigured())
 
     def stop(self) -> None:
         """Let the loops finish their batch and return."""
@@ -281,6 +285,44 @@ class Dispatcher:
                 await self._finish(sent)
             except Exception:
                 log.exception("writing back the last batch of %s failed", channel)
+
+    # --- channels this process does not send on (issue 8, "a push never waits in silence") ---
+
+    async def report_unconfigured(self) -> dict[str, int]:
+        """Log once per channel that deliveries wait on a channel nobody here sends on.
+
+        Such rows stay pending (they go once the channel is configured and serve restarts);
+        the warning comes again only after the channel's backlog has cleared and returned.
+        """
+        counts = await self.runner.run(
+            lambda db: pending_outside(as_async(db), [str(c) for c in self.channels])
+        )
+        for channel, n in sorted(counts.items()):
+            if not self._unconfigured_reported.get(channel):
+                log.warning(
+                    "%d %s pending for %s, which is not configured: they wait until "
+                    "it is (set %s and restart); see `learnbot outbox pending`",
+                    n,
+                    "delivery" if n == 1 else "deliveries",
+                    channel,
+                    needed_settings(channel) or "its settings",
+                )
+        self._unconfigured_reported = counts
+        return counts
+
+    async def _watch_unconfigured(self) -> None:
+        loop = asyncio.get_running_loop()
+        checked_at: float | None = None
+        while not self._stopping:
+            if checked_at is None or loop.time() - checked_at >= UNCONFIGURED_CHECK_SECONDS:
+                checked_at = loop.time()
+                try:
+                    await self.report_unconfigured()
+                except Exception as exc:  # the channel loops report store trouble already
+                    log.debug("counting deliveries on unconfigured channels failed: %s", exc)
+            await asyncio.sleep(0.5)
+
+    # --- end of the unconfigured-channel block ---
 
     async def release_expired(self) -> int:
         """Make rows of dead processes (lease expired) pending again: the count."""

@@ -7,6 +7,7 @@ environment variable: an admin acts on every cohort, a trainer only on their own
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
@@ -15,14 +16,18 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.analytics.pending import PendingGroup, pending_deliveries
+from bot.analytics.pseudonym import pseudonym
+from bot.channels.configured import configured_channels, needed_settings
 from bot.config import ConfigError, Settings
 from bot.domain import Role
 from bot.i18n import UiCatalogs
 from bot.lessons.loader import LessonValidationError, LoadedCourse, load_courses
-from bot.store.db import create_engine
+from bot.store.db import create_engine, utcnow
 from bot.trainers import cohorts as cohort_store
 from bot.trainers import importer, push
 from bot.trainers.cohorts import CohortError, CohortInfo
+from bot.trainers.pending import describe
 from bot.trainers.roles import (
     ACTING_USER_ENV,
     RoleError,
@@ -574,6 +579,9 @@ def cohort_import(
 @click.option("--at", "at", metavar="'YYYY-MM-DD HH:MM'", help="When, in the cohort's zone.")
 @click.option("--no-wait", is_flag=True, help="Return at once instead of showing progress.")
 @click.option("--cancel", "cancel_id", type=int, metavar="PUSH_ID", help="Cancel a push.")
+@click.option(
+    "--status", "status_id", type=int, metavar="PUSH_ID", help="Where a push stands, and why."
+)
 @_acting
 def cohort_push(
     cohort: str | None,
@@ -581,6 +589,7 @@ def cohort_push(
     at: str | None,
     no_wait: bool,
     cancel_id: int | None,
+    status_id: int | None,
     as_email: str | None,
 ) -> None:
     """Send LESSON to every active learner of COHORT, now or --at a time; Ctrl-C cancels."""
@@ -588,6 +597,14 @@ def cohort_push(
     if cancel_id is not None:
         progress = _run(settings, ui, lambda engine: _cancel(engine, as_email, cancel_id))
         click.echo(_summary(ui, progress))
+        return
+    if status_id is not None:
+        progress, groups = _run(
+            settings, ui, lambda engine: _status(engine, as_email, status_id, settings)
+        )
+        click.echo(_summary(ui, progress))
+        for line in describe(ui, groups, utcnow(), settings, indent="  "):
+            click.echo(line)
         return
     if cohort is None or lesson is None:
         raise click.UsageError(
@@ -616,6 +633,7 @@ def cohort_push(
                 send_at=send_at,
                 courses=courses,
                 on_created=created.append,
+                channels=[str(channel) for channel in configured_channels(settings)],
             )
             cost = push.lesson_cost(lesson_obj, settings)
             _announce(ui, started, info.time_zone, cost, settings)
@@ -641,6 +659,38 @@ async def _cancel(engine: AsyncEngine, as_email: str | None, push_id: int) -> pu
     async with engine.connect() as conn:
         user = await acting_user(conn, as_email)
     return await push.cancel_push(engine, user=user, push_id=push_id)
+
+
+async def _status(
+    engine: AsyncEngine, as_email: str | None, push_id: int, settings: Settings
+) -> tuple[push.PushProgress, list[PendingGroup]]:
+    async with engine.connect() as conn:
+        user = await acting_user(conn, as_email)
+        await push.push_cohort(conn, user, push_id)
+    progress = await push.push_progress(engine, push_id)
+    return progress, await _waiting(engine, settings, push_id=push_id)
+
+
+async def _waiting(
+    engine: AsyncEngine,
+    settings: Settings,
+    *,
+    push_id: int | None = None,
+    cohort_ids: list[int] | None = None,
+) -> list[PendingGroup]:
+    async with engine.connect() as conn:
+        return await pending_deliveries(
+            conn,
+            secret_key=settings.secret_key,
+            configured=[str(channel) for channel in configured_channels(settings)],
+            now=utcnow(),
+            cohort_ids=cohort_ids,
+            push_id=push_id,
+        )
+
+
+# How many unreachable learners a push names per channel; the rest are counted.
+NAMED_UNREACHABLE = 5
 
 
 def _announce(
@@ -671,6 +721,7 @@ def _announce(
             **values,
         )
     click.echo(line)
+    _announce_unreachable(ui, started, settings)
     if started.skipped:
         click.echo(
             "  "
@@ -681,6 +732,8 @@ def _announce(
                 count=started.skipped,
             )
         )
+    if not started.total:
+        return
     wait = push.until(started.send_at).total_seconds()
     eta = format_eta(ui, wait + push.estimate_seconds(started.by_channel, cost, settings))
     click.echo(
@@ -699,6 +752,42 @@ def _announce(
     click.echo("  " + ui.gettext("cancel with: %(command)s", command=command))
 
 
+def _announce_unreachable(ui: CliUi, started: push.PushInfo, settings: Settings) -> None:
+    """Learners on channels not configured: named at once, not queued, not waited for."""
+    for channel, found in sorted(started.unreachable_by_channel().items()):
+        n = len(found)
+        click.echo(
+            "  "
+            + ui.ngettext(
+                "%(count)s learner on %(channel)s cannot be reached: the channel is not "
+                "configured (set %(settings)s); not queued",
+                "%(count)s learners on %(channel)s cannot be reached: the channel is not "
+                "configured (set %(settings)s); not queued",
+                n,
+                count=n,
+                channel=channel,
+                settings=needed_settings(channel) or "-",
+            )
+        )
+        names = [
+            ui.fragment(learner.name or pseudonym(settings.secret_key, learner.learner_key))
+            for learner in found[:NAMED_UNREACHABLE]
+        ]
+        if n > NAMED_UNREACHABLE:
+            hidden = n - NAMED_UNREACHABLE
+            names.append(
+                ui.ngettext("and %(count)s more", "and %(count)s more", hidden, count=hidden)
+            )
+        click.echo("    " + ui.join(names))
+
+
+# The watch: how often it reads the store, how often a plain (non-terminal) output gets a
+# line, and how long nothing may move while lessons are due before it says why.
+POLL_SECONDS = 1.0
+LINE_EVERY_SECONDS = 5.0
+STALL_SECONDS = 20.0
+
+
 async def _watch(
     ui: CliUi,
     engine: AsyncEngine,
@@ -706,29 +795,92 @@ async def _watch(
     cost: push.LessonCost,
     settings: Settings,
 ) -> push.PushProgress:
-    progress = await push.push_progress(engine, started.id)
-    eta = ""
-
-    def show(_: Any) -> str:
-        return eta
-
-    label = ui.gettext("push %(id)s", id=str(started.id))
-    with click.progressbar(
-        length=progress.total, label=label, item_show_func=show, show_eta=False
-    ) as bar:
-        done = 0
-        while True:
-            finished = progress.sent + progress.failed + progress.cancelled
-            remaining = push.until(progress.send_at).total_seconds() + push.estimate_seconds(
-                progress.pending_by_channel, cost, settings
+    """Progress until nothing is left to send: one live line on a terminal, else a line
+    every few seconds; if nothing moves while lessons are due, what they wait for."""
+    tty = sys.stdout.isatty()
+    clock = asyncio.get_running_loop().time
+    moved_at = shown_at = clock()
+    last_counts: tuple[int, ...] | None = None
+    last_line = ""
+    explained = False
+    while True:
+        progress = await push.push_progress(engine, started.id)
+        counts = (progress.sent, progress.failed, progress.cancelled, progress.held)
+        if counts != last_counts:
+            moved_at, last_counts, explained = clock(), counts, False
+        if progress.finished:
+            if tty:
+                click.echo("\r\x1b[K", nl=False)
+            return progress
+        remaining = push.until(progress.send_at).total_seconds() + push.estimate_seconds(
+            progress.pending_by_channel, cost, settings
+        )
+        line = f"{_summary(ui, progress)}  " + ui.gettext(
+            "ETA %(eta)s", eta=format_eta(ui, remaining)
+        )
+        if tty:
+            click.echo("\r" + line + "\x1b[K", nl=False)
+        elif line != last_line and (not last_line or clock() - shown_at >= LINE_EVERY_SECONDS):
+            click.echo(line)
+            last_line, shown_at = line, clock()
+        still = clock() - moved_at
+        if progress.due and not explained and still >= STALL_SECONDS:
+            explained = True
+            if tty:
+                click.echo()
+            click.echo(
+                ui.gettext(
+                    "nothing sent for %(time)s; what the push waits for:",
+                    time=format_eta(ui, still),
+                )
             )
-            eta = ui.gettext("ETA %(eta)s", eta=format_eta(ui, remaining))
-            bar.update(finished - done, current_item=finished)
-            done = finished
-            if progress.finished:
-                return progress
-            await asyncio.sleep(1.0)
-            progress = await push.push_progress(engine, started.id)
+            groups = await _waiting(engine, settings, push_id=started.id)
+            for text in describe(ui, groups, utcnow(), settings, indent="  "):
+                click.echo(text)
+            click.echo(
+                "  "
+                + ui.gettext(
+                    "is %(command)s running? Ctrl-C cancels the push.", command="learnbot serve"
+                )
+            )
+        await asyncio.sleep(POLL_SECONDS)
+
+
+# --- outbox pending --------------------------------------------------------------------------
+
+EXAMPLE_ROWS = 5
+
+
+@click.command("pending")
+@click.option("--cohort", metavar="COHORT", help="Only this cohort (id or join code).")
+@click.option("--push", "push_id", type=int, metavar="PUSH_ID", help="Only this push.")
+@click.option("--all", "everything", is_flag=True, help="List every delivery, not 5 per reason.")
+@_acting
+def outbox_pending(
+    cohort: str | None, push_id: int | None, everything: bool, as_email: str | None
+) -> None:
+    """What waits in the outbox, by channel and reason (learners by pseudonym)."""
+    settings, ui = _setup()
+
+    async def action(engine: AsyncEngine) -> list[PendingGroup]:
+        async with engine.connect() as conn:
+            user = await acting_user(conn, as_email)
+            ids: list[int] | None = None
+            if cohort is not None:
+                ids = [(await cohort_store.cohort_for(conn, user, cohort)).id]
+            if push_id is not None:
+                ids = [*(ids or []), await push.push_cohort(conn, user, push_id)]
+            elif ids is None and not user.is_admin:
+                ids = [info.id for info, _ in await cohort_store.list_cohorts(conn, user)]
+        return await _waiting(engine, settings, push_id=push_id, cohort_ids=ids)
+
+    groups = _run(settings, ui, action)
+    if not groups:
+        click.echo(ui.gettext("nothing waits in the outbox"))
+        return
+    rows = max(group.count for group in groups) if everything else EXAMPLE_ROWS
+    for line in describe(ui, groups, utcnow(), settings, rows=rows):
+        click.echo(line)
 
 
 def _summary(ui: CliUi, progress: push.PushProgress) -> str:
@@ -751,6 +903,15 @@ def _summary(ui: CliUi, progress: push.PushProgress) -> str:
             count=progress.cancelled,
         ),
     ]
+    if progress.held:
+        counts.append(
+            ui.ngettext(
+                "%(count)s waiting for a WhatsApp reply",
+                "%(count)s waiting for a WhatsApp reply",
+                progress.held,
+                count=progress.held,
+            )
+        )
     return ui.gettext(
         "push %(id)s %(status)s: %(counts)s",
         id=str(progress.id),

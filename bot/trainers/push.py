@@ -4,18 +4,23 @@ A push is a `pushes` row plus one outbox row (`deliveries`, kind lesson, priorit
 payload) per active learner, which the dispatcher sends at the channel rate limits. The
 outbox key (enrollment, lesson, kind) means a learner who already has this lesson is
 skipped. Cancelling turns the push's still-pending rows into cancelled ones.
+
+Learners on a channel the settings do not configure get no row: nothing would ever send it
+(the dispatcher runs only the channels it has), so the push names them at once and does not
+wait for them. Pushing the lesson again once the channel is set up reaches them, and only
+them, as the outbox key skips everyone who already has it.
 """
 
 from __future__ import annotations
 
 import gettext
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, and_, func, literal, select
+from sqlalchemy import Integer, and_, case, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -64,6 +69,15 @@ class LessonCost:
 
 
 @dataclass(frozen=True, slots=True)
+class Unreachable:
+    """An active learner of the cohort on a channel that is not configured."""
+
+    channel: str
+    name: str | None
+    learner_key: str  # for a pseudonym when the learner has no name
+
+
+@dataclass(frozen=True, slots=True)
 class PushInfo:
     """A push just started."""
 
@@ -76,6 +90,14 @@ class PushInfo:
     total: int  # outbox rows created for this push
     skipped: int  # active learners who already had this lesson
     by_channel: dict[str, int] = field(default_factory=dict)
+    unreachable: list[Unreachable] = field(default_factory=list)  # not queued
+
+    def unreachable_by_channel(self) -> dict[str, list[Unreachable]]:
+        """The learners not queued, by channel, in the order of the cohort's enrolment."""
+        found: dict[str, list[Unreachable]] = {}
+        for learner in self.unreachable:
+            found.setdefault(learner.channel, []).append(learner)
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +115,8 @@ class PushProgress:
     pending: int
     cancelled: int
     pending_by_channel: dict[str, int]
+    held: int = 0  # WhatsApp lessons waiting for the learner's reply to the template
+    due: int = 0  # pending and due now: what the dispatcher should be sending
 
     @property
     def finished(self) -> bool:
@@ -172,16 +196,33 @@ def _insert(conn: AsyncConnection) -> Any:
     return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert
 
 
-def _eligible(cohort_id: int) -> Any:
-    return and_(
+def _eligible(cohort_id: int, channels: Collection[str] | None = None) -> Any:
+    condition = and_(
         enrollments.c.cohort_id == cohort_id,
         enrollments.c.status == "active",
         learners.c.status == LearnerStatus.ACTIVE.value,
         learners.c.address.is_not(None),
     )
+    if channels is not None:
+        condition = and_(condition, learners.c.channel.in_(sorted(channels)))
+    return condition
 
 
 _JOINED = enrollments.join(learners, learners.c.id == enrollments.c.learner_id)
+
+
+def _has_lesson(lesson_id: str) -> Any:
+    """The enrollment has this lesson in the outbox already (sent or not; not cancelled)."""
+    return (
+        select(deliveries.c.id)
+        .where(
+            deliveries.c.enrollment_id == enrollments.c.id,
+            deliveries.c.lesson_id == lesson_id,
+            deliveries.c.kind == DeliveryKind.LESSON.value,
+            deliveries.c.status != DeliveryStatus.CANCELLED.value,
+        )
+        .exists()
+    )
 
 
 async def start_push(
@@ -195,11 +236,14 @@ async def start_push(
     batch_size: int = BATCH_SIZE,
     on_batch: Callable[[int], None] | None = None,
     on_created: Callable[[int], None] | None = None,
+    channels: Collection[str] | None = None,
 ) -> PushInfo:
     """Create a push and its outbox rows (in batches); `send_at` None or past means now.
 
-    With `courses`, the lesson must belong to the cohort's pathway. RoleError if `user` may
-    not act on the cohort; PushError/CohortError for a paused cohort or a bad lesson or time.
+    With `courses`, the lesson must belong to the cohort's pathway. With `channels` (those
+    configured), learners on any other channel are left out and listed in `unreachable`.
+    RoleError if `user` may not act on the cohort; PushError/CohortError for a paused cohort
+    or a bad lesson or time.
     """
     now = utcnow()
     due = now if send_at is None or send_at < now else send_at
@@ -233,10 +277,27 @@ async def start_push(
             for (i,) in await conn.execute(
                 select(enrollments.c.id)
                 .select_from(_JOINED)
-                .where(_eligible(cohort.id))
+                .where(_eligible(cohort.id, channels))
                 .order_by(enrollments.c.id)
             )
         ]
+        unreachable = (
+            []
+            if channels is None
+            else [
+                Unreachable(str(row.channel), row.name, str(row.learner_key))
+                for row in await conn.execute(
+                    select(learners.c.channel, learners.c.name, learners.c.learner_key)
+                    .select_from(_JOINED)
+                    .where(
+                        _eligible(cohort.id),
+                        learners.c.channel.not_in(sorted(channels)),
+                        ~_has_lesson(lesson_id),  # who already has it needs nothing more
+                    )
+                    .order_by(enrollments.c.id)
+                )
+            ]
+        )
     total = 0
     # Short transactions: the dispatcher starts on the first rows while the rest are written.
     for start in range(0, len(ids), batch_size):
@@ -245,7 +306,7 @@ async def start_push(
             status = await conn.scalar(select(pushes.c.status).where(pushes.c.id == push_id))
             if status == CANCELLED:
                 break
-            total += await _insert_chunk(conn, push_id, cohort.id, lesson_id, due, chunk)
+            total += await _insert_chunk(conn, push_id, cohort.id, lesson_id, due, chunk, channels)
         if on_batch is not None:
             on_batch(len(chunk))
     async with engine.begin() as conn:
@@ -276,6 +337,7 @@ async def start_push(
         total=total,
         skipped=len(ids) - total,
         by_channel=by_channel,
+        unreachable=unreachable,
     )
 
 
@@ -286,9 +348,10 @@ async def _insert_chunk(
     lesson_id: str,
     due: datetime,
     chunk: list[int],
+    channels: Collection[str] | None,
 ) -> int:
     now = utcnow()
-    in_chunk = and_(_eligible(cohort_id), enrollments.c.id.between(chunk[0], chunk[-1]))
+    in_chunk = and_(_eligible(cohort_id, channels), enrollments.c.id.between(chunk[0], chunk[-1]))
     # A copy cancelled by an earlier push was never sent: this push sends it after all.
     # (Without this the outbox key would make a cancelled lesson unsendable for good.)
     revived = await conn.execute(
@@ -363,15 +426,29 @@ async def push_progress(engine: AsyncEngine, push_id: int) -> PushProgress:
         push = (await conn.execute(select(pushes).where(pushes.c.id == push_id))).first()
         if push is None:
             raise PushError(N_("PUSH_ID: no push has the id %(push)s"), push=str(push_id))
+        now = utcnow()
+        # "due": waiting only for the dispatcher (not for a later time or a retry's backoff).
+        is_due = and_(
+            deliveries.c.status == DeliveryStatus.PENDING.value,
+            deliveries.c.due_at <= now,
+            (deliveries.c.next_attempt_at.is_(None)) | (deliveries.c.next_attempt_at <= now),
+        )
         counts = await conn.execute(
-            select(deliveries.c.status, deliveries.c.channel, func.count())
+            select(
+                deliveries.c.status,
+                deliveries.c.channel,
+                func.count(),
+                func.sum(case((is_due, 1), else_=0)),
+            )
             .where(deliveries.c.push_id == push_id)
             .group_by(deliveries.c.status, deliveries.c.channel)
         )
         by_status: dict[str, int] = {}
         pending_by_channel: dict[str, int] = {}
-        for status, channel, n in counts:
+        due = 0
+        for status, channel, n, n_due in counts:
             by_status[status] = by_status.get(status, 0) + int(n)
+            due += int(n_due or 0)
             if status in PENDING:
                 pending_by_channel[channel] = pending_by_channel.get(channel, 0) + int(n)
         pending = sum(pending_by_channel.values())
@@ -398,7 +475,24 @@ async def push_progress(engine: AsyncEngine, push_id: int) -> PushProgress:
         pending=pending,
         cancelled=by_status.get(DeliveryStatus.CANCELLED.value, 0),
         pending_by_channel=pending_by_channel,
+        held=by_status.get(DeliveryStatus.HELD.value, 0),
+        due=due,
     )
+
+
+async def push_cohort(conn: AsyncConnection, user: UserRecord, push_id: int) -> int:
+    """The cohort of a push `user` may act on; PushError if none, RoleError if not theirs."""
+    row = (
+        await conn.execute(
+            select(pushes.c.cohort_id, cohorts.c.name, cohorts.c.owner_id)
+            .select_from(pushes.join(cohorts, cohorts.c.id == pushes.c.cohort_id))
+            .where(pushes.c.id == push_id)
+        )
+    ).first()
+    if row is None:
+        raise PushError(N_("PUSH_ID: no push has the id %(push)s"), push=str(push_id))
+    check_cohort_access(user, cohort_name=row.name, owner_id=row.owner_id)
+    return int(row.cohort_id)
 
 
 async def cancel_push(engine: AsyncEngine, *, user: UserRecord, push_id: int) -> PushProgress:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -233,9 +233,13 @@ class TelegramStaffCommands:
         engine: AsyncEngine,
         courses: Mapping[str, LoadedCourse],
         ui: UiCatalogs | None = None,
+        *,
+        channels: Collection[str] | None = None,
     ) -> None:
         self.engine = engine
         self.courses = courses
+        # The channels this process sends on: learners on others are reported, not queued.
+        self.channels = channels
         # Without catalogs (older callers), the default LEARNBOT_LOCALES_DIR: ./locales.
         self.ui = ui if ui is not None else UiCatalogs(Path("locales"))
 
@@ -298,13 +302,14 @@ class TelegramStaffCommands:
                 cohort_id_or_code=cohort_arg,
                 lesson_id=lesson,
                 courses=self.courses,
+                channels=self.channels,
             )
         except (RoleError, PushError, CohortError) as exc:
             # Changed since the checks above (e.g. paused meanwhile): the CLI's own words.
             return _refused(tr, iso(str(exc)))
         return _started(
             tr, locale, push.id, push.lesson_id, push.cohort_name, push.total, push.skipped
-        )
+        ) + _unreachable(tr, locale, push.unreachable_by_channel())
 
 
 def _refused(tr: UiTranslator, reason: str) -> str:
@@ -326,6 +331,21 @@ def _started(
         "total": isolate(format_number(total, locale), locale),
         "cohort": isolate(cohort, locale),
         "skipped": isolate(format_number(skipped, locale), locale),
+    }
+
+
+def _unreachable(tr: UiTranslator, locale: str, found: Mapping[str, Sequence[object]]) -> str:
+    """What follows the start line when some learners are on channels not configured."""
+    total = sum(len(learners) for learners in found.values())
+    if not total:
+        return ""
+    return " " + tr.ngettext(
+        "%(count)s learner cannot be reached: %(channels)s not configured (not queued).",
+        "%(count)s learners cannot be reached: %(channels)s not configured (not queued).",
+        total,
+    ) % {
+        "count": isolate(format_number(total, locale), locale),
+        "channels": isolate(", ".join(sorted(found)), locale),
     }
 
 

@@ -72,13 +72,32 @@ async def staff(engine: AsyncEngine, courses: dict[str, LoadedCourse]) -> Staff:
 # What picks the language of the trainer commands; unset unless a test sets one.
 LOCALE_VARIABLES = ("LEARNBOT_CLI_LOCALE", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LC_CTYPE", "LANG")
 
+# Which channels the commands see configured: none unless a test passes `env=CHANNELS_ON`
+# (what `make run` gives), whatever the machine running the tests has set.
+CHANNEL_VARIABLES = (
+    "TELEGRAM_BOT_TOKEN",
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "TWILIO_SMS_FROM",
+    "TWILIO_MESSAGING_SERVICE_SID",
+    "TWILIO_WHATSAPP_FROM",
+)
+CHANNELS_ON = {
+    "TELEGRAM_BOT_TOKEN": "123456:test-token",
+    "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+    "TWILIO_AUTH_TOKEN": "test-auth-token",
+    "TWILIO_SMS_FROM": "+15005550006",
+    "TWILIO_WHATSAPP_FROM": "whatsapp:+15005550006",
+}
+
 
 @pytest.fixture
 def cli(database_url: str, engine: AsyncEngine) -> Cli:
     """Run `learnbot ARGS...` against the test database, as `user` (LEARNBOT_USER) if given.
 
     The commands speak English unless `locale` (LEARNBOT_CLI_LOCALE) or `env` (e.g. LANG)
-    says otherwise, whatever the machine running the tests is set to.
+    says otherwise, and see no channel configured unless `env` sets one (`CHANNELS_ON`),
+    whatever the machine running the tests is set to.
     """
 
     async def run(
@@ -88,7 +107,7 @@ def cli(database_url: str, engine: AsyncEngine) -> Cli:
         locale: str | None = None,
         env: dict[str, str] | None = None,
     ) -> Result:
-        settings: dict[str, str | None] = dict.fromkeys(LOCALE_VARIABLES)
+        settings: dict[str, str | None] = dict.fromkeys(LOCALE_VARIABLES + CHANNEL_VARIABLES)
         settings.update(
             {
                 "LEARNBOT_DATABASE_URL": database_url,

@@ -12,7 +12,15 @@ from bot.store.tables import enrollments, learners
 from bot.trainers.importer import parse_csv
 from bot.trainers.text import CliUi, cli_locale, cli_ui, format_eta
 from tests.store.rows import insert_enrollment, insert_learner
-from tests.trainers.conftest import LESSON, LOCALE_VARIABLES, ROOT, Cli, Staff, count
+from tests.trainers.conftest import (
+    CHANNELS_ON,
+    LESSON,
+    LOCALE_VARIABLES,
+    ROOT,
+    Cli,
+    Staff,
+    count,
+)
 
 BAD_CSV = (
     "name,phone,channel,locale\n"
@@ -135,13 +143,25 @@ async def test_push_summaries_in_swahili_with_plurals(
     await enrol(engine, staff.unas_cohort.id, 1)
     args = (LESSON, "--no-wait", "--at", "2099-01-01 09:00")
     toms = await cli(
-        "cohort", "push", staff.toms_cohort.join_code, *args, user="tom@example.org", locale="sw"
+        "cohort",
+        "push",
+        staff.toms_cohort.join_code,
+        *args,
+        user="tom@example.org",
+        locale="sw",
+        env=CHANNELS_ON,
     )
     assert toms.exit_code == 0, toms.output
     assert f"utumaji 1: {LESSON} kwa wanafunzi 2 wa kundi Tom's group (2 whatsapp)" in toms.output
     assert "tarehe 1 Jan 2099 09:00, muda unaokadiriwa wa kutuma:" in toms.output  # Nairobi time
     unas = await cli(
-        "cohort", "push", staff.unas_cohort.join_code, *args, user="una@example.org", locale="sw"
+        "cohort",
+        "push",
+        staff.unas_cohort.join_code,
+        *args,
+        user="una@example.org",
+        locale="sw",
+        env=CHANNELS_ON,
     )
     assert f"utumaji 2: {LESSON} kwa mwanafunzi 1 wa kundi Una's group" in unas.output
     cancelled = await cli("cohort", "push", "--cancel", "1", user="tom@example.org", locale="sw")

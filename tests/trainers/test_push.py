@@ -28,7 +28,7 @@ from bot.trainers.push import (
 )
 from bot.trainers.roles import RoleError
 from tests.store.rows import insert_enrollment, insert_learner
-from tests.trainers.conftest import LESSON, Cli, Staff, count
+from tests.trainers.conftest import CHANNELS_ON, LESSON, Cli, Staff, count
 
 
 async def enrol(
@@ -213,6 +213,7 @@ async def test_push_and_cancel_from_the_command_line(
         "--at",
         "2099-01-01 09:00",
         user="tom@example.org",
+        env=CHANNELS_ON,
     )
     assert started.exit_code == 0, started.output
     assert "push 1: user-centred-design to 2 learners of Tom's group (2 whatsapp)" in (
@@ -257,8 +258,206 @@ async def test_push_waits_and_shows_progress_until_everything_is_sent(
 
     sender = asyncio.create_task(dispatcher())
     result = await asyncio.wait_for(
-        cli("cohort", "push", staff.toms_cohort.join_code, LESSON, user="tom@example.org"), 30
+        cli(
+            "cohort",
+            "push",
+            staff.toms_cohort.join_code,
+            LESSON,
+            user="tom@example.org",
+            env=CHANNELS_ON,
+        ),
+        30,
     )
     await sender
     assert result.exit_code == 0, result.output
     assert "push 1 done: 3/3 sent, 0 failed, 0 pending, 0 cancelled" in result.output
+
+
+# --- learners on channels not configured, progress, status ----------------------------------
+
+
+async def enrol_named(
+    engine: AsyncEngine, cohort_id: int, channel: str, *names: str | None
+) -> list[int]:
+    """Active learners with these names on `channel`, enrolled in the cohort."""
+    ids = []
+    async with engine.begin() as conn:
+        for name in names:
+            learner = await insert_learner(conn, channel=channel, name=name)
+            ids.append(await insert_enrollment(conn, learner["id"], cohort_id))
+    return ids
+
+
+async def test_a_push_with_no_channel_configured_names_the_learners_and_returns_at_once(
+    cli: Cli, engine: AsyncEngine, staff: Staff
+) -> None:
+    # Today: with `make run`'s settings (no Telegram token, no Twilio), the push printed an
+    # ETA, then nothing for ten minutes, and its lessons sat pending where nobody sent them.
+    cohort = staff.toms_cohort
+    await enrol_named(engine, cohort.id, "sms", "Amina", "Baraka")
+    await enrol_named(engine, cohort.id, "whatsapp", "Chen")
+    await enrol_named(engine, cohort.id, "telegram", "Dina")
+    result = await asyncio.wait_for(
+        cli("cohort", "push", cohort.join_code, LESSON, user="tom@example.org"), 20
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == f"push 1: {LESSON} to 0 learners of Tom's group"
+    assert lines[1:] == [
+        "  2 learners on sms cannot be reached: the channel is not configured (set "
+        "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_SMS_FROM/"
+        "TWILIO_MESSAGING_SERVICE_SID); not queued",
+        "    Amina, Baraka",
+        "  1 learner on telegram cannot be reached: the channel is not configured (set "
+        "TELEGRAM_BOT_TOKEN); not queued",
+        "    Dina",
+        "  1 learner on whatsapp cannot be reached: the channel is not configured (set "
+        "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_FROM); not queued",
+        "    Chen",
+    ]
+    assert await count(engine, deliveries) == 0  # nothing left pending where nobody sends
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(pushes.c.status)) == "done"
+    listed = await cli("outbox", "pending", user="tom@example.org")
+    assert listed.output == "nothing waits in the outbox\n"
+
+
+async def test_only_the_learners_on_configured_channels_are_queued(
+    engine: AsyncEngine, staff: Staff
+) -> None:
+    cohort = staff.toms_cohort
+    await enrol_named(engine, cohort.id, "sms", *[f"S{i}" for i in range(7)], None)
+    telegram = await enrol_named(engine, cohort.id, "telegram", "T0", "T1")
+    info = await start_push(
+        engine,
+        user=staff.tom,
+        cohort_id_or_code=cohort.join_code,
+        lesson_id=LESSON,
+        channels={"telegram", "sandbox"},
+        batch_size=1,
+    )
+    assert (info.total, info.skipped, info.by_channel) == (2, 0, {"telegram": 2})
+    unreachable = info.unreachable_by_channel()
+    assert list(unreachable) == ["sms"]
+    assert [learner.name for learner in unreachable["sms"]] == [*[f"S{i}" for i in range(7)], None]
+    async with engine.connect() as conn:
+        queued = [r.enrollment_id for r in await conn.execute(select(deliveries.c.enrollment_id))]
+    assert sorted(queued) == telegram
+
+
+async def test_more_than_five_unreachable_learners_are_counted_and_the_unnamed_pseudonymised(
+    cli: Cli, engine: AsyncEngine, staff: Staff
+) -> None:
+    await enrol_named(engine, staff.toms_cohort.id, "sms", None, *[f"S{i}" for i in range(6)])
+    result = await cli(
+        "cohort", "push", staff.toms_cohort.join_code, LESSON, user="tom@example.org"
+    )
+    names = result.output.splitlines()[2].strip().split(", ")
+    assert len(names[0]) == 16 and names[0].isalnum()  # the pseudonym, never the number
+    assert names[1:] == ["S0", "S1", "S2", "S3", "and 2 more"]
+    assert "+254" not in result.output
+
+
+async def test_progress_is_shown_while_sending_and_a_stall_says_why(
+    cli: Cli, engine: AsyncEngine, staff: Staff, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.trainers import commands
+
+    monkeypatch.setattr(commands, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(commands, "LINE_EVERY_SECONDS", 0.0)
+    monkeypatch.setattr(commands, "STALL_SECONDS", 0.5)
+    await enrol(engine, staff.toms_cohort.id, *["active"] * 3, channel="telegram")
+    await enrol_named(engine, staff.toms_cohort.id, "sms", "Amina")
+
+    async def dispatcher() -> None:
+        # Sends one lesson, then stalls (as when `serve` is not running) until the push has
+        # said why, then sends the rest.
+        while await count(engine, deliveries) < 3:
+            await asyncio.sleep(0.02)
+        async with engine.begin() as conn:
+            first = await conn.scalar(select(deliveries.c.id).order_by(deliveries.c.id))
+            await conn.execute(
+                deliveries.update().where(deliveries.c.id == first).values(status="sent")
+            )
+        await asyncio.sleep(1.5)
+        async with engine.begin() as conn:
+            await conn.execute(deliveries.update().values(status="sent"))
+
+    sender = asyncio.create_task(dispatcher())
+    env = {**CHANNELS_ON, "TWILIO_SMS_FROM": None}  # Telegram and WhatsApp, but no SMS sender
+    result = await asyncio.wait_for(
+        cli("cohort", "push", staff.toms_cohort.join_code, LESSON, user="tom@example.org", env=env),
+        30,
+    )
+    await sender
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "1 learner on sms cannot be reached" in out
+    assert "push 1 sending: 1/3 sent, 0 failed, 2 pending, 0 cancelled  ETA " in out
+    assert "nothing sent for " in out and "; what the push waits for:" in out
+    assert "  telegram: 2 deliveries not sent yet" in out
+    assert "    2 due, in line at the channel's rate (about 1 s); the oldest waiting for" in out
+    assert "  is learnbot serve running? Ctrl-C cancels the push." in out
+    assert out.count("nothing sent for") == 1  # said once per stall, not every second
+    assert out.rstrip().endswith("push 1 done: 3/3 sent, 0 failed, 0 pending, 0 cancelled")
+
+
+async def test_status_shows_where_a_push_stands_and_what_it_waits_for(
+    cli: Cli, engine: AsyncEngine, staff: Staff
+) -> None:
+    await enrol(engine, staff.toms_cohort.id, "active", "active", channel="whatsapp")
+    started = await cli(
+        "cohort",
+        "push",
+        staff.toms_cohort.join_code,
+        LESSON,
+        "--no-wait",
+        user="tom@example.org",
+        env=CHANNELS_ON,
+    )
+    assert started.exit_code == 0, started.output
+    async with engine.begin() as conn:
+        first = await conn.scalar(select(deliveries.c.id).order_by(deliveries.c.id))
+        await conn.execute(
+            deliveries.update().where(deliveries.c.id == first).values(status="held")
+        )
+    status = await cli("cohort", "push", "--status", "1", user="tom@example.org", env=CHANNELS_ON)
+    assert status.exit_code == 0, status.output
+    lines = status.output.splitlines()
+    assert lines[:3] == [
+        "push 1 sending: 0/2 sent, 0 failed, 1 pending, 0 cancelled, "
+        "1 waiting for a WhatsApp reply",
+        "  whatsapp: 2 deliveries not sent yet",
+        "    1 waits for the learner's reply to the WhatsApp template (24-hour window)",
+    ]
+    assert lines[3].startswith(
+        "    1 due, in line at the channel's rate (about 1 s); the oldest waiting for "
+    )
+    assert len(lines) == 4
+    refused = await cli("cohort", "push", "--status", "1", user="una@example.org")
+    assert refused.exit_code == 1 and "Tom's group" in refused.output
+
+
+async def test_a_learner_who_already_has_the_lesson_is_not_reported_unreachable(
+    engine: AsyncEngine, staff: Staff
+) -> None:
+    cohort = staff.toms_cohort
+    await enrol_named(engine, cohort.id, "sms", "Amina", "Baraka")
+    first = await start_push(
+        engine, user=staff.tom, cohort_id_or_code=cohort.join_code, lesson_id=LESSON
+    )  # while SMS was configured: both queued, then Amina's sent
+    async with engine.begin() as conn:
+        amina = await conn.scalar(select(deliveries.c.id).order_by(deliveries.c.id))
+        await conn.execute(
+            deliveries.update().where(deliveries.c.id == amina).values(status="sent")
+        )
+    await cancel_push(engine, user=staff.tom, push_id=first.id)  # Baraka's is cancelled
+    again = await start_push(
+        engine,
+        user=staff.tom,
+        cohort_id_or_code=cohort.join_code,
+        lesson_id=LESSON,
+        channels={"telegram", "sandbox"},  # SMS is no longer configured
+    )
+    assert [learner.name for learner in again.unreachable] == ["Baraka"]
+    assert (again.total, again.skipped) == (0, 0)
