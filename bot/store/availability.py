@@ -149,7 +149,9 @@ class StoreOutage:
         """Record a refused write; the seconds to wait before the next try."""
         now = self.clock()
         if self.reason is None:
-            log.warning("%s: the store refuses writes (%s); retrying with backoff", self.who, reason)
+            log.warning(
+                "%s: the store refuses writes (%s); retrying with backoff", self.who, reason
+            )
             self.since, self.refusals, self.delay = now, 0, self.first
         elif reason != self.reason:
             log.warning("%s: the store still refuses writes, now: %s", self.who, reason)
@@ -201,9 +203,7 @@ async def write_heartbeat(conn: AsyncConnection, worker: str, now: datetime) -> 
     insert = _HEARTBEAT[conn.dialect.name == "postgresql"]
     statement = insert.values(
         channel=HEARTBEAT_CHANNEL, provider_id=worker[:64], received_at=now
-    ).on_conflict_do_update(
-        index_elements=["channel", "provider_id"], set_={"received_at": now}
-    )
+    ).on_conflict_do_update(index_elements=["channel", "provider_id"], set_={"received_at": now})
     await conn.execute(statement)
 
 

@@ -34,17 +34,22 @@ MIN_FREE_BYTES = 1024 * 1024
 RECENT_REFUSAL_SECONDS = 60.0
 
 
-async def database_reachable(
+async def unreachable_reason(
     engine: AsyncEngine, timeout: float = DATABASE_TIMEOUT_SECONDS
-) -> bool:
-    """True if `SELECT 1` succeeds within `timeout` seconds."""
+) -> str | None:
+    """Why `SELECT 1` does not succeed within `timeout` seconds, or None when it does."""
     try:
         async with asyncio.timeout(timeout), engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
-    except Exception:  # any failure means unhealthy; the log keeps the reason
-        log.warning("health check: database unreachable", exc_info=True)
-        return False
-    return True
+    except TimeoutError:
+        reason = f"no answer within {timeout:g} s"
+    except Exception as exc:  # any failure means unhealthy
+        reason = unavailable_reason(exc) or "the database refused the connection"
+        # One line, no traceback: a probe every few seconds would fill the log with them.
+        log.warning("health check: database unreachable (%s): %s", reason, exc)
+    else:
+        return None
+    return reason
 
 
 async def write_refused(
@@ -85,8 +90,10 @@ def health_routes(engine: AsyncEngine) -> list[Route]:
     worker = f"{socket.gethostname()[:40]}:{os.getpid()}"
 
     async def healthz(request: Request) -> JSONResponse:
-        if not await database_reachable(engine):
-            return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
+        reason = await unreachable_reason(engine)
+        if reason is not None:
+            body = {"status": "error", "database": "unreachable", "reason": reason}
+            return JSONResponse(body, status_code=503)
         reason = await write_refused(engine, worker)
         if reason is not None:
             body = {"status": "error", "database": "unwritable", "reason": reason}
