@@ -24,7 +24,7 @@ from typing import Any, cast
 
 import httpx
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from twilio.request_validator import RequestValidator
 
@@ -125,10 +125,11 @@ class App:
         return Request("sms", sid, SMS_PATH, {"X-Twilio-Signature": signature}, form=form)
 
     async def send(self, request: Request) -> int:
+        headers = request.headers
         if request.json is not None:
-            response = await self.http.post(request.path, json=request.json, headers=request.headers)
+            response = await self.http.post(request.path, json=request.json, headers=headers)
         else:
-            response = await self.http.post(request.path, data=request.form, headers=request.headers)
+            response = await self.http.post(request.path, data=request.form, headers=headers)
         if response.status_code >= 500:
             assert response.status_code == 503, response.text
             assert response.text == "store unavailable, retry later"
@@ -217,9 +218,7 @@ async def running_app(database: Path, *, prepare: bool = True) -> AsyncIterator[
         )
         transport = httpx.ASGITransport(app=app)
         try:
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://testserver"
-            ) as http:
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
                 yield App(http, engine, dialogue, RequestValidator(TOKEN))
         finally:
             await channel.aclose()
@@ -307,9 +306,7 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
         unmount(where)
 
 
-async def test_a_full_disk_loses_no_webhook(
-    tmpfs: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_a_full_disk_loses_no_webhook(tmpfs: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
     async with running_app(tmpfs / "learnbot.db") as app:
         ballast: list[Path] = []
