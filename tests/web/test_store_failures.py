@@ -53,6 +53,7 @@ SECRET = "s3cret-token_for_tests"
 TOKEN = "test-auth-token"
 PUBLIC_URL = "https://learnbot.example.org"
 SMS_PATH = "/webhooks/twilio/sms"
+STATUS_PATH = "/webhooks/twilio/status"
 DISK_BYTES = 8 * 1024 * 1024
 
 
@@ -123,6 +124,11 @@ class App:
         form = {"MessageSid": sid, "From": sender, "To": "+15550001111", "Body": text}
         signature = self.validator.compute_signature(PUBLIC_URL + SMS_PATH, form)
         return Request("sms", sid, SMS_PATH, {"X-Twilio-Signature": signature}, form=form)
+
+    def status(self, sid: str, status: str) -> Request:
+        form = {"MessageSid": sid, "MessageStatus": status, "To": "+254711000001"}
+        signature = self.validator.compute_signature(PUBLIC_URL + STATUS_PATH, form)
+        return Request("status", sid, STATUS_PATH, {"X-Twilio-Signature": signature}, form=form)
 
     async def send(self, request: Request) -> int:
         headers = request.headers
@@ -369,10 +375,11 @@ async def test_a_read_only_store_answers_503_and_healthz_says_why(
         async with running_app(database, prepare=False) as app:
             telegram = await app.send(app.telegram(1, 5_550_001, "/start DEMO"))
             sms = await app.send(app.sms("SM" + "7" * 32, "+254711000001", "JOIN DEMO"))
+            status = await app.send(app.status("SM" + "8" * 32, "delivered"))
             health = await app.health()
     finally:
         remount(tmpfs, "rw")
-    assert (telegram, sms) == (503, 503)
+    assert (telegram, sms, status) == (503, 503, 503)
     assert health.status_code == 503
     assert health.json()["database"] in ("unwritable", "unreachable"), health.json()
     # SQLite cannot even open a WAL database read-only without its -shm file: either way, why.
