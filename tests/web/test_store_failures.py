@@ -17,7 +17,7 @@ import logging
 import os
 import sqlite3
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -251,7 +251,9 @@ class Figures:
     duplicates: int = 0
 
 
-async def exercise(app: App, make_full: Any, make_free: Any) -> Figures:
+async def exercise(
+    app: App, make_full: Callable[[], Awaitable[None]], make_free: Callable[[], None]
+) -> Figures:
     """Traffic before, during and after a full store; the figures for RELIABILITY.md."""
     figures = Figures()
     before = traffic(app, 1, 20)
@@ -262,9 +264,11 @@ async def exercise(app: App, make_full: Any, make_free: Any) -> Figures:
 
     during = traffic(app, 2, 80)
     for start in range(0, len(during), 10):  # ten at a time, as webhooks arrive
-        if start == 20:
-            make_full()  # mid-run
-        await asyncio.gather(*(app.send(r) for r in during[start : start + 10]))
+        sends = [app.send(r) for r in during[start : start + 10]]
+        if start == 20:  # mid-run: the store fills up while these ten are being handled
+            await asyncio.gather(make_full(), *sends)
+        else:
+            await asyncio.gather(*sends)
     stored = await app.stored()
     for request in during:
         [status] = request.answers
@@ -316,9 +320,11 @@ async def test_a_full_disk_loses_no_webhook(tmpfs: Path, caplog: pytest.LogCaptu
     caplog.set_level(logging.WARNING)
     async with running_app(tmpfs / "learnbot.db") as app:
         ballast: list[Path] = []
-        figures = await exercise(
-            app, lambda: ballast.append(fill(tmpfs)), lambda: ballast.pop().unlink()
-        )
+
+        async def make_full() -> None:  # in a thread: the ballast grows while webhooks run
+            ballast.append(await asyncio.to_thread(fill, tmpfs))
+
+        figures = await exercise(app, make_full, lambda: ballast.pop().unlink())
     print(f"full disk (tmpfs): {figures}")
     assert_said_once(caplog)
 
@@ -340,9 +346,11 @@ async def test_a_page_limit_loses_no_webhook(
 ) -> None:
     caplog.set_level(logging.WARNING)
     async with running_app(tmp_path / "learnbot.db") as app:
-        figures = await exercise(
-            app, lambda: set_page_limit(app, 2), lambda: set_page_limit(app, None)
-        )
+
+        async def make_full() -> None:
+            set_page_limit(app, 2)
+
+        figures = await exercise(app, make_full, lambda: set_page_limit(app, None))
     print(f"page limit: {figures}")
     assert_said_once(caplog)
 
