@@ -89,6 +89,8 @@ def _reason(error: BaseException) -> str | None:
         return "busy (no connection free in the pool)"
     if isinstance(error, sqlite3.Error):
         return _driver_reason(error)
+    if isinstance(error, TimeoutError):  # an OSError too, since Python 3.3
+        return "timed out"
     if isinstance(error, OSError):
         return "unreachable"  # asyncpg raises the socket's own error when it cannot connect
     return None
