@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator, Coroutine
 from typing import Any, TypeVar
 
 import click
-from telegram import Bot, BotCommand
+from telegram import Bot, BotCommand, Update
 from telegram.error import TelegramError
 
 from bot.channels.telegram import TelegramChannel
 from bot.config import Settings
 from bot.i18n import SHIPPED_LOCALES, SOURCE_LOCALE, UiCatalogs, UiTranslator
+from bot.store.availability import StoreOutage, unavailable_reason
 from bot.web.telegram import ALLOWED_UPDATES, WEBHOOK_PATH, TelegramUpdateHandler
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ async def run_polling(
     await bot.delete_webhook(drop_pending_updates=drop_pending_updates)
     offset: int | None = None
     backoff = 1.0
+    outage = StoreOutage("telegram polling")
     while not stop.is_set():
         poll = asyncio.ensure_future(
             bot.get_updates(
@@ -109,12 +111,35 @@ async def run_polling(
             continue
         backoff = 1.0
         for update in updates:
+            if not await _handle_until_stored(handler, update, stop, outage):
+                return  # stopped while the store refused it: not confirmed, read again later
             # Confirmed by the next call's offset, so a crash re-reads it; de-dup covers that.
             offset = update.update_id + 1
-            try:
-                await handler.handle(update)
-            except Exception:
+
+
+async def _handle_until_stored(
+    handler: TelegramUpdateHandler, update: Update, stop: asyncio.Event, outage: StoreOutage
+) -> bool:
+    """Handle one update, again and again while the store refuses it; False if stopped first.
+
+    An update is confirmed by the next getUpdates' offset: confirming one the store refused
+    would lose it, as a webhook answering 200 would.
+    """
+    while True:
+        try:
+            await handler.handle(update)
+        except Exception as exc:
+            reason = unavailable_reason(exc)
+            if reason is None:
                 log.exception("telegram: update %s failed", update.update_id)
+                return True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), outage.refused(reason))
+            if stop.is_set():
+                return False
+            continue
+        outage.succeeded()
+        return True
 
 
 @contextlib.asynccontextmanager

@@ -13,17 +13,19 @@ import importlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.store.availability import StoreOutage, unavailable_reason
 from bot.store.db import utcnow
 from bot.store.inbound import prune_processed
 from scheduler.dispatcher import Dispatcher
 from scheduler.plan_job import plan_once
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PLAN_EVERY = timedelta(minutes=1)
 REMINDERS_EVERY = timedelta(minutes=5)
@@ -57,6 +59,12 @@ class SchedulerApp:
             "housekeeping": housekeeping_every,
         }
         self._scheduler: AsyncIOScheduler | None = None
+        # While the store refuses writes, each job skips its runs with a growing backoff
+        # (capped at ten minutes) and says so once, not a traceback every run.
+        self.outages = {
+            name: StoreOutage(f"{name} job", first=every.total_seconds(), longest=600.0)
+            for name, every in self._every.items()
+        }
         self._dispatching: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -95,14 +103,32 @@ class SchedulerApp:
                 self._dispatching.cancel()
             self._dispatching = None
 
+    async def _guarded(self, name: str, job: Callable[[], Awaitable[T]]) -> T | None:
+        """Run a job unless its backoff is running; None when it failed or was skipped."""
+        outage = self.outages[name]
+        if not outage.ready():
+            return None
+        try:
+            result = await job()
+        except Exception as exc:
+            reason = unavailable_reason(exc)
+            if reason is None:
+                log.exception("%s failed", name)
+            else:
+                outage.refused(reason)
+            return None
+        outage.succeeded()
+        return result
+
     async def plan(self) -> None:
         """Plan due deliveries into the outbox, then wake the dispatcher."""
-        try:
-            stats = await plan_once(
+        stats = await self._guarded(
+            "plan",
+            lambda: plan_once(
                 self.engine, self.courses, now=utcnow(), misfire_grace=self.misfire_grace
-            )
-        except Exception:
-            log.exception("planning failed")
+            ),
+        )
+        if stats is None:
             return
         if stats.inserted:
             self.dispatcher.wake()
@@ -116,23 +142,28 @@ class SchedulerApp:
         remind_once = getattr(module, "remind_once", None)
         if remind_once is None:
             return
-        try:
-            await remind_once(self.engine, self.courses, now=utcnow())
-        except Exception:
-            log.exception("reminders failed")
-            return
-        self.dispatcher.wake()
+        done = await self._guarded(
+            "reminders",
+            lambda: _called(remind_once(self.engine, self.courses, now=utcnow())),
+        )
+        if done:
+            self.dispatcher.wake()
 
     async def housekeep(self) -> None:
         """Forget provider update ids older than `keep_inbound`."""
-        try:
+
+        async def prune() -> int:
             async with self.engine.begin() as conn:
-                pruned = await prune_processed(conn, utcnow() - self.keep_inbound)
-        except Exception:
-            log.exception("housekeeping failed")
-            return
+                return await prune_processed(conn, utcnow() - self.keep_inbound)
+
+        pruned = await self._guarded("housekeeping", prune)
         if pruned:
             log.info("forgot %d processed inbound ids", pruned)
+
+
+async def _called(call: Awaitable[Any]) -> bool:
+    await call
+    return True
 
 
 @contextlib.asynccontextmanager

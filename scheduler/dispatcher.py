@@ -43,6 +43,7 @@ from bot.domain import (
     SendResult,
 )
 from bot.lessons.render import render
+from bot.store.availability import StoreOutage, unavailable_reason
 from bot.store.db import utcnow
 from bot.store.deliveries import apply_failure, decode_messages
 from bot.store.delivery_status import template_awaits_reply
@@ -178,9 +179,11 @@ class _LeaseKeeper:
                         as_async(db), self._token, dispatcher.clock() + dispatcher.lease
                     )
                 )
-            except Exception:
+            except Exception as exc:
                 # Keep trying: a lease that runs out only risks a second send, never a loss.
-                log.exception("renewing the lease of batch %s failed", self._token)
+                # A store refusing writes is said once by the loop's outage, not every time.
+                if unavailable_reason(exc) is None:
+                    log.exception("renewing the lease of batch %s failed", self._token)
 
     async def stop(self) -> None:
         """Stop renewing (after any renewal under way, so it never races the write-back)."""
@@ -265,21 +268,29 @@ class Dispatcher:
         released_at = 0.0
         loop = asyncio.get_running_loop()
         sent: _Batch | None = None  # sent, not yet written back
+        outage = StoreOutage(f"dispatcher ({channel})")
         while not self._stopping:
+            wait = idle_seconds
             try:
                 if loop.time() - released_at >= release_every:
                     released_at = loop.time()
                     await self.release_expired()
                 sent, _ = await self._step(channel, sent)
-            except Exception:
-                # A database hiccup must not end the loop: log, wait, try again.
-                log.exception("dispatch of %s failed", channel)
-                sent = None
+                outage.succeeded()
+            except Exception as exc:
+                sent = None  # _step wrote it back (or it stays leased, then released)
+                reason = unavailable_reason(exc)
+                if reason is None:
+                    # A database hiccup must not end the loop: log, wait, try again.
+                    log.exception("dispatch of %s failed", channel)
+                else:
+                    # Disk full, read-only, down: one warning, then longer and longer waits.
+                    wait = outage.refused(reason)
             if sent is not None:
                 continue
             event.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), idle_seconds)
+                await asyncio.wait_for(event.wait(), wait)
         if sent is not None:
             try:
                 await self._finish(sent)
@@ -444,9 +455,28 @@ class Dispatcher:
         batch.outcomes = outcomes
 
     async def _finish(self, batch: _Batch) -> BatchResult:
-        """Write a sent batch back; its lease is renewed until the write begins."""
+        """Write a sent batch back; its lease is renewed until the write begins.
+
+        While the store refuses the write (disk full, read-only, down) it is tried again,
+        with backoff, until it lands: what went out to learners must be recorded, or its rows
+        would go out again once their lease runs out.
+        """
         await batch.lease.stop()
-        return await self._write(batch.outcomes)
+        outage: StoreOutage | None = None
+        while True:
+            try:
+                result = await self._write(batch.outcomes)
+            except Exception as exc:
+                reason = unavailable_reason(exc)
+                if reason is None:
+                    raise
+                if outage is None:
+                    outage = StoreOutage(f"dispatcher write-back of {len(batch.rows)} deliveries")
+                await asyncio.sleep(outage.refused(reason))
+                continue
+            if outage is not None:
+                outage.succeeded()
+            return result
 
     async def _send_learner(self, rows: Sequence[ClaimedRow]) -> list[_Outcome]:
         outcomes: list[_Outcome] = []

@@ -38,6 +38,7 @@ from bot.lessons.catalogs import CourseTranslations
 from bot.lessons.loader import LoadedCourse
 from bot.lessons.models import FreeText, Lesson
 from bot.store import repository as repo
+from bot.store.availability import StoreUnavailable, store_outage, unavailable_reason
 from bot.store.db import utcnow
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,9 @@ class Dialogue:
             tuple[str, str, str | None, ChannelName], tuple[list[OutboundMessage], str, str]
         ] = {}
         self.runner = runner_for(engine)
+        # Turns refused by the store: one warning when that starts, one when it ends; /healthz
+        # reads it (store_outage), because a refused turn is the surest sign of a full disk.
+        self.outage = store_outage(engine)
         self.courses = courses
         self.content = content
         self.ui = ui
@@ -104,13 +108,21 @@ class Dialogue:
         now = self.clock()
         try:
             replies = await self.runner.run(lambda db: Turn(self, db, message, now).run())
-        except Exception:
-            # A learner's message must never crash a webhook: log, apologise, change nothing.
+        except Exception as exc:
+            reason = unavailable_reason(exc)
+            if reason is not None:
+                # The store refused the turn (disk full, read-only, down): nothing is stored,
+                # so the webhook must answer 503 and the provider's retry will be processed.
+                self.outage.refused(reason)
+                raise StoreUnavailable(reason) from exc
+            # A bug of ours on this message: a retry would fail alike, so the webhook still
+            # answers 2xx (no endless provider retries); log it, apologise, change nothing.
             log.exception("dialogue failed on a %s message", message.channel)
             tr = self.ui.translations(self.default_locale)
             text = tr.gettext("Sorry, something went wrong. Please try again in a moment.")
             # Sent directly even on outbox channels: the turn's transaction was rolled back.
             return [OutboundMessage(message.channel, message.address, text, self.default_locale)]
+        self.outage.succeeded()
         if message.channel in self.outbox_channels and self.on_enqueued is not None:
             self.on_enqueued()  # committed: the dispatcher may send now
         return replies

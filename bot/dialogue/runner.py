@@ -30,6 +30,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from bot.store.availability import StoreOutage, unavailable_reason
 from bot.store.db import SQLITE_BUSY_TIMEOUT_MS
 from bot.store.fastpath import FastStatements
 from bot.store.repository import Db, SyncDb
@@ -101,14 +102,22 @@ class WalCheckpointer:
 
     def _run(self) -> None:
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        outage = StoreOutage(f"WAL checkpoint of {self.path}")
         try:
             while True:
                 stopping = self._stop.wait(self.interval)
                 try:
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except sqlite3.Error:
-                    # The next round tries again; meanwhile the WAL only grows.
-                    log.exception("WAL checkpoint of %s failed", self.path)
+                except sqlite3.Error as exc:
+                    # The next round tries again; meanwhile the WAL only grows. A full disk or
+                    # a read-only file is said once, not four tracebacks a second.
+                    reason = unavailable_reason(exc)
+                    if reason is None:
+                        log.exception("WAL checkpoint of %s failed", self.path)
+                    else:
+                        outage.refused(reason)
+                else:
+                    outage.succeeded()
                 if stopping:
                     return
         finally:

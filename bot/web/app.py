@@ -18,6 +18,7 @@ from bot.domain import ChannelName
 from bot.web.health import health_routes
 from bot.web.protocols import DialogueLike, TranslationsLike, UiCatalogsLike
 from bot.web.sandbox import sandbox_routes
+from bot.web.store_errors import store_error_handlers
 
 __all__ = ["DialogueLike", "TranslationsLike", "UiCatalogsLike", "create_app"]
 
@@ -51,4 +52,7 @@ def create_app(
         routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
     # Provider webhooks (/webhooks/telegram, /webhooks/twilio/...) come from their channels.
     routes += extra_routes
-    return Starlette(routes=routes, lifespan=lifespan)
+    # A write the store refused answers 503 on every route, so providers retry it.
+    return Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers=dict(store_error_handlers(engine))
+    )

@@ -13,6 +13,7 @@ from telegram import Bot
 from bot.cli import main
 from bot.domain import InboundMessage, OutboundMessage
 from bot.i18n import SHIPPED_LOCALES, UiCatalogs
+from bot.store.availability import StoreUnavailable
 from bot.telegram_cli import bot_commands, run_polling, set_commands
 from bot.web.telegram import TelegramUpdateHandler
 from tests.fakes.telegram import FakeBotApi, callback_update, text_update
@@ -162,3 +163,37 @@ async def test_polling_backs_off_when_telegram_fails() -> None:
 
 async def _ignore(replies: Sequence[OutboundMessage]) -> None:
     return None
+
+
+class RefusingDialogue(RecordingDialogue):
+    """A dialogue whose store refuses the first `refusals` turns (disk full)."""
+
+    def __init__(self, refusals: int) -> None:
+        super().__init__()
+        self.refusals = refusals
+
+    async def handle(self, message: InboundMessage) -> list[OutboundMessage]:
+        if self.refusals:
+            self.refusals -= 1
+            raise StoreUnavailable("disk full")
+        return await super().handle(message)
+
+
+async def test_polling_keeps_an_update_the_store_refused_until_it_is_stored() -> None:
+    fake = FakeBotApi()
+    dialogue = RefusingDialogue(refusals=2)
+    fake.push_update(text_update(20, 42, "/start DEMO"))
+    async with fake.running() as base_url, Bot(fake.token, base_url=base_url) as bot:
+        handler = TelegramUpdateHandler(bot=bot, dialogue=dialogue, on_replies=_ignore)
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_polling(bot, handler, stop=stop, poll_seconds=1))
+        for _ in range(300):  # refused, 1 s, refused, 2 s, stored
+            if dialogue.received and len(fake.calls_to("getUpdates")) >= 2:
+                break
+            await asyncio.sleep(0.02)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    assert [m.provider_id for m in dialogue.received] == ["tg:20"]
+    polls = fake.calls_to("getUpdates")
+    # Not confirmed while refused: the second poll came only after the update was stored.
+    assert polls[1].params["offset"] == "21"

@@ -16,6 +16,7 @@ from bot.channels.sandbox import SandboxChannel
 from bot.domain import ChannelName, InboundMessage, OutboundMessage
 from bot.i18n import UiCatalogs
 from bot.store.db import create_engine
+from bot.store.tables import metadata
 from bot.web.app import create_app
 
 TRANSLATIONS = {
@@ -64,8 +65,10 @@ def ui(tmp_path: Path) -> UiCatalogs:
 
 @pytest.fixture
 async def sqlite_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    """An engine on an empty SQLite file: enough for the health check."""
+    """An engine on a SQLite file with the tables and no rows: enough for the health check."""
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'web.db'}")
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)  # the heartbeat writes a row
     try:
         yield engine
     finally:
