@@ -12,7 +12,7 @@ from typing import TextIO
 
 import click
 
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, check_secret_key_for_serving
 
 
 def load_settings() -> Settings:
@@ -64,6 +64,8 @@ def serve(host: str | None, port: int | None, telegram_polling: bool) -> None:
     from bot.runtime import serve as run_server
 
     settings = load_settings()
+    with _config_errors():
+        check_secret_key_for_serving(settings)
     with (
         contextlib.suppress(KeyboardInterrupt),
         _config_errors(),
@@ -76,6 +78,7 @@ def serve(host: str | None, port: int | None, telegram_polling: bool) -> None:
                 host=host or settings.host,
                 port=port or settings.port,
                 telegram_polling=telegram_polling,
+                port_setting="--port" if port else "LEARNBOT_PORT",
             )
         )
 

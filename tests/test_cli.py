@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
+from sqlalchemy.engine import make_url
 
 from bot.cli import main
 from bot.config import Settings
@@ -169,3 +170,119 @@ def test_serve_refuses_a_wrong_setting(env: dict[str, str], tmp_path: Path) -> N
     )
     assert process.returncode != 0
     assert "LEARNBOT_DEFAULT_LOCALE" in process.stderr
+
+
+def _serve_fails(env: dict[str, str], cwd: Path, *args: str, **overrides: str) -> str:
+    """Run the real `learnbot serve`; assert it stops with one clean line and return that line."""
+    process = subprocess.run(
+        [sys.executable, "-m", "bot", "serve", *args],
+        env={**os.environ, **env, **overrides},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert process.returncode != 0, process.stderr
+    assert "Traceback" not in process.stderr
+    lines = process.stderr.splitlines()
+    assert len(lines) == 1, process.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("LEARNBOT_PORT", "²"),  # a Unicode digit: "²".isdigit() is True
+        ("LEARNBOT_SMS_MAX_SEGMENTS", "²"),
+        ("LEARNBOT_MISFIRE_GRACE", "99999999999d"),  # timedelta overflow
+        ("TWILIO_SMS_MPS", "inf"),  # was accepted, then OverflowError every second
+        ("TWILIO_WHATSAPP_MPS", "inf"),
+        ("LEARNBOT_DEFAULT_LOCALE", "de"),  # a real locale, but not shipped
+    ],
+)
+def test_serve_refuses_a_bad_setting_in_one_line(
+    env: dict[str, str], tmp_path: Path, name: str, value: str
+) -> None:
+    line = _serve_fails(env, tmp_path, **{name: value})
+    assert line.startswith(f"Error: {name}: ")
+
+
+def test_serve_refuses_the_development_secret_key_outside_a_demo(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LEARNBOT_SECRET_KEY")
+    without_key = {name: value for name, value in env.items() if name != "LEARNBOT_SECRET_KEY"}
+    line = _serve_fails(without_key, tmp_path, LEARNBOT_PUBLIC_URL="http://bot.example.org")
+    assert line.startswith("Error: LEARNBOT_SECRET_KEY: still the development key")
+
+
+def test_serve_refuses_a_sqlite_file_in_a_missing_folder(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'no-such-folder' / 'learnbot.db'}"
+    line = _serve_fails(env, tmp_path, LEARNBOT_DATABASE_URL=url)
+    assert line.startswith("Error: LEARNBOT_DATABASE_URL: the folder ")
+    assert not (tmp_path / "no-such-folder").exists()
+
+
+def test_serve_refuses_a_read_only_sqlite_database(env: dict[str, str], tmp_path: Path) -> None:
+    from bot.store.migrate import upgrade
+
+    upgrade(env["LEARNBOT_DATABASE_URL"])
+    # Root ignores file modes, so the database is opened read-only by its URL, as a
+    # read-only mount or a file owned by another user would be.
+    path = tmp_path / "learnbot.db"
+    url = f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true"
+    line = _serve_fails(env, tmp_path, LEARNBOT_DATABASE_URL=url)
+    assert line == (
+        "Error: LEARNBOT_DATABASE_URL: cannot open the database: "
+        "attempt to write a readonly database"
+    )
+
+
+def test_serve_refuses_a_postgresql_server_that_refuses_the_connection(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    url = f"postgresql+asyncpg://learnbot:pg-secret@127.0.0.1:{_free_port()}/learnbot"
+    line = _serve_fails(env, tmp_path, LEARNBOT_DATABASE_URL=url)
+    assert line.startswith("Error: LEARNBOT_DATABASE_URL: cannot open the database: ")
+    assert "refused" in line and "pg-secret" not in line
+
+
+@pytest.mark.postgres
+async def test_serve_refuses_a_read_only_postgresql_database(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    import asyncpg  # type: ignore[import-untyped]
+
+    from tests.conftest import _postgres_database
+
+    async with _postgres_database() as url:
+        parsed = make_url(url)
+        admin = await asyncpg.connect(
+            host=parsed.host, port=parsed.port, user=parsed.username, database="postgres"
+        )
+        try:
+            await admin.execute(
+                f'ALTER DATABASE "{parsed.database}" SET default_transaction_read_only = on'
+            )
+        finally:
+            await admin.close()
+        line = await asyncio.to_thread(_serve_fails, env, tmp_path, LEARNBOT_DATABASE_URL=url)
+    assert line == (
+        "Error: LEARNBOT_DATABASE_URL: the database is read-only (transaction_read_only is on)"
+    )
+
+
+def test_serve_refuses_a_port_already_in_use(env: dict[str, str], tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        line = _serve_fails(env, tmp_path, LEARNBOT_PORT=port, LEARNBOT_DEMO="1")
+        assert (
+            line
+            == f"Error: LEARNBOT_PORT: cannot listen on 127.0.0.1:{port}: Address already in use"
+        )
+        line = _serve_fails(env, tmp_path, "--port", port, LEARNBOT_DEMO="1")
+        assert line.startswith("Error: --port: cannot listen on")
