@@ -34,8 +34,27 @@ def _config_errors() -> Iterator[None]:
 
 @click.group()
 @click.version_option(package_name="learnbot")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """learnbot: translated micro-lessons and quizzes over Telegram, WhatsApp and SMS."""
+    if ctx.invoked_subcommand != "serve":  # serve sets up its own logging, at INFO
+        _mask_secrets_in_logs()
+
+
+def _mask_secrets_in_logs() -> None:
+    """Warnings of the libraries a command uses go through the secret filter too."""
+    import logging
+
+    from bot.redaction import install_secret_filter
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError:
+        return  # the command itself reports the bad setting
+    if not logging.getLogger().handlers:
+        # Python's last-resort handler would print them, past any filter of ours.
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    install_secret_filter(settings)
 
 
 def _register_lessons_group() -> None:
