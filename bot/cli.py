@@ -13,6 +13,7 @@ from typing import TextIO
 import click
 
 from bot.config import ConfigError, Settings, check_secret_key_for_serving
+from bot.trainers.text import CliUi
 
 
 def load_settings() -> Settings:
@@ -154,40 +155,96 @@ def export() -> None:
     is_flag=True,
     help="Admins only: add raw phone numbers / chat ids next to the pseudonyms.",
 )
+@click.option(
+    "--as",
+    "as_email",
+    envvar="LEARNBOT_USER",
+    metavar="EMAIL",
+    help="Act as this trainer (their cohorts only) or admin [default: $LEARNBOT_USER].",
+)
 def export_events(
     fmt: str,
     since: date | None,
     cohort_id: int | None,
     output: Path | None,
     include_addresses: bool,
+    as_email: str | None,
 ) -> None:
     """Stream the event log as CSV, with keyed pseudonyms instead of addresses."""
+    from bot.i18n import UiCatalogs
+    from bot.trainers.text import TrainerError, cli_ui
+
     settings = load_settings()
+    ui = cli_ui(UiCatalogs(settings.locales_dir), settings.cli_locale)
     since_day = since.date() if since is not None and hasattr(since, "date") else since
 
-    async def run(out: TextIO) -> int:
+    async def run() -> int:
         from bot.analytics.export import export_events_csv
         from bot.store.db import create_engine
+        from bot.trainers.cohorts import export_scope
+        from bot.trainers.roles import acting_user
 
         engine = create_engine(settings.database_url)
         try:
-            return await export_events_csv(
-                engine,
-                out,
-                secret_key=settings.secret_key,
-                since=since_day,
-                cohort_id=cohort_id,
-                include_addresses=include_addresses,
-            )
+            async with engine.connect() as conn:
+                user = await acting_user(conn, as_email)
+                cohort = None if cohort_id is None else str(cohort_id)
+                scope = await export_scope(conn, user, cohort, include_addresses=include_addresses)
+            with _output(output, ui) as out:
+                return await export_events_csv(
+                    engine,
+                    out,
+                    secret_key=settings.secret_key,
+                    since=since_day,
+                    cohort_ids=scope,
+                    include_addresses=include_addresses,
+                )
         finally:
             await engine.dispose()
 
-    if output is None:
-        count = asyncio.run(run(sys.stdout))
-    else:
-        # Write beside the target, then rename: an interrupted export never leaves half a file.
-        partial = output.with_name(output.name + ".partial")
-        with partial.open("w", encoding="utf-8", newline="") as handle:
-            count = asyncio.run(run(handle))
-        partial.replace(output)
+    from bot.store.migrate import upgrade
+
+    upgrade(settings.database_url)  # the users and cohorts the export is checked against
+    try:
+        count = asyncio.run(run())
+    except TrainerError as exc:
+        raise click.ClickException(ui.render(exc)) from exc
     click.echo(f"{count} events exported", err=True)
+
+
+@contextlib.contextmanager
+def _output(output: Path | None, ui: CliUi) -> Iterator[TextIO]:
+    """stdout, or `output` written beside it and renamed: never half a file."""
+    if output is None:
+        yield sys.stdout
+        return
+    partial = output.with_name(output.name + ".partial")
+    try:
+        handle = partial.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise _unwritable(ui, output, exc) from exc
+    try:
+        with handle:
+            yield handle
+        partial.replace(output)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise _unwritable(ui, output, exc) from exc
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def _unwritable(ui: CliUi, output: Path, exc: OSError) -> click.ClickException:
+    from bot.trainers.text import N_
+
+    return click.ClickException(
+        ui.render(
+            N_(
+                "%(option)s: cannot write %(file)s: %(reason)s",
+                option="--output",
+                file=str(output),
+                reason=exc.strerror or type(exc).__name__,
+            )
+        )
+    )

@@ -11,11 +11,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from sqlalchemy.engine import make_url
 
 from bot.cli import main
@@ -23,6 +24,7 @@ from bot.config import Settings
 from bot.dialogue.keywords import Command, help_word
 from bot.domain import ChannelName, InboundMessage
 from bot.runtime import build_runtime, ensure_demo_cohort
+from bot.store.db import create_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,9 +96,13 @@ async def _join_demo_by_sms(settings: Settings, address: str) -> None:
 
 def test_export_events_writes_pseudonymous_csv(env: dict[str, str], tmp_path: Path) -> None:
     asyncio.run(_join_demo_by_sms(Settings.from_env(env_file=None), "+254712345678"))
+    added = CliRunner().invoke(main, ["user", "add", "Unit", "--email", ADMIN, "--role", "admin"])
+    assert added.exit_code == 0, added.output
 
     output = tmp_path / "events.csv"
-    result = CliRunner().invoke(main, ["export", "events", "--output", str(output)])
+    result = CliRunner().invoke(
+        main, ["export", "events", "--output", str(output)], env={"LEARNBOT_USER": ADMIN}
+    )
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(output.read_text(encoding="utf-8"))))
     assert {row["event"] for row in rows} >= {"enrolled", "language_changed"}
@@ -286,3 +292,133 @@ def test_serve_refuses_a_port_already_in_use(env: dict[str, str], tmp_path: Path
         )
         line = _serve_fails(env, tmp_path, "--port", port, LEARNBOT_DEMO="1")
         assert line.startswith("Error: --port: cannot listen on")
+
+
+ADMIN = "unit@example.org"
+TRAINER = "amina@example.org"
+OTHER_TRAINER = "juma@example.org"
+
+
+async def _staff(database_url: str) -> dict[str, int]:
+    """An admin and two trainers, each trainer with a cohort of one learner who enrolled."""
+    from bot.domain import EventType, Role
+    from bot.store.events import EventRow, append_events
+    from bot.store.migrate import upgrade
+    from bot.store.tables import cohorts
+    from bot.trainers.roles import add_user
+    from scheduler.schedule import Schedule
+    from tests.store.rows import insert_learner
+
+    await asyncio.to_thread(upgrade, database_url)
+    engine = create_engine(database_url)
+    cohort_ids: dict[str, int] = {}
+    try:
+        async with engine.begin() as conn:
+            await add_user(conn, name="Unit", email=ADMIN, role=Role.ADMIN)
+            for number, email in enumerate((TRAINER, OTHER_TRAINER), start=1):
+                owner = await add_user(conn, name=email, email=email, role=Role.TRAINER)
+                result = await conn.execute(
+                    cohorts.insert().returning(cohorts.c.id),
+                    {
+                        "name": f"cohort of {email}",
+                        "join_code": f"CODE{number}",
+                        "course_ids": ["digital-skills"],
+                        "time_zone": "UTC",
+                        "pacing": "self_paced",
+                        "schedule": Schedule(pacing="self_paced").to_json(),
+                        "owner_id": owner.id,
+                        "status": "active",
+                        "created_at": datetime.now(UTC),
+                    },
+                )
+                cohort_ids[email] = int(result.scalar_one())
+                learner = await insert_learner(
+                    conn, address=f"+25471234500{number}", profile_role="=1+2"
+                )
+                await append_events(
+                    conn,
+                    [
+                        EventRow(
+                            type=EventType.ENROLLED,
+                            learner_key=learner["learner_key"],
+                            cohort_id=cohort_ids[email],
+                            channel=ChannelName.SMS,
+                        )
+                    ],
+                )
+    finally:
+        await engine.dispose()
+    return cohort_ids
+
+
+def _export(*args: str, user: str | None = None) -> Result:
+    env = {"LEARNBOT_USER": user} if user is not None else {}
+    return CliRunner().invoke(main, ["export", "events", *args], env=env)
+
+
+def _one_error_line(result: Result) -> str:
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    lines = result.output.splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("Error: ")
+    return lines[0]
+
+
+@pytest.fixture
+def staff(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    monkeypatch.delenv("LEARNBOT_USER", raising=False)
+    monkeypatch.setenv("LEARNBOT_CLI_LOCALE", "en")
+    return asyncio.run(_staff(env["LEARNBOT_DATABASE_URL"]))
+
+
+def test_export_acts_as_a_user_and_refuses_without_one(staff: dict[str, int]) -> None:
+    # Before: raw phone numbers with no LEARNBOT_USER at all.
+    line = _one_error_line(_export("--include-addresses"))
+    assert "--as EMAIL" in line and "LEARNBOT_USER" in line
+    line = _one_error_line(_export("--include-addresses", user="nobody@example.org"))
+    assert "no user has the e-mail 'nobody@example.org'" in line
+
+
+def test_addresses_are_for_admins_only(staff: dict[str, int]) -> None:
+    line = _one_error_line(_export("--include-addresses", user=TRAINER))
+    assert "only an admin may export the learners' addresses" in line
+
+    result = _export("--include-addresses", user=ADMIN)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    # Phone numbers stay exactly as written; a formula typed into a profile is defused.
+    assert sorted(row["address"] for row in rows) == ["+254712345001", "+254712345002"]
+    assert {row["role"] for row in rows} == {"'=1+2"}
+
+
+def test_a_trainer_exports_only_their_own_cohorts(staff: dict[str, int]) -> None:
+    result = _export(user=TRAINER)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [row["cohort_id"] for row in rows] == [str(staff[TRAINER])]
+
+    # Before: a trainer exported another trainer's cohort.
+    line = _one_error_line(_export("--cohort", str(staff[OTHER_TRAINER]), user=TRAINER))
+    assert "may not act on cohort 'cohort of juma@example.org'" in line
+
+    everything = _export(user=ADMIN)
+    assert len(list(csv.DictReader(io.StringIO(everything.stdout)))) == 2
+
+
+def test_export_refusals_speak_the_trainers_language(
+    staff: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEARNBOT_CLI_LOCALE", "fr")
+    line = _one_error_line(_export("--include-addresses", user=TRAINER))
+    assert "seul un administrateur peut" in line and "adresses" in line
+
+
+def test_an_unwritable_output_is_one_line(staff: dict[str, int], tmp_path: Path) -> None:
+    target = tmp_path / "no-such-folder" / "events.csv"
+    line = _one_error_line(_export("--output", str(target), user=ADMIN))
+    assert line == f"Error: --output: cannot write {target}: No such file or directory"
+    (tmp_path / "a-folder").mkdir()
+    line = _one_error_line(_export("--output", str(tmp_path / "a-folder"), user=ADMIN))
+    assert "--output" in line
+    assert list(tmp_path.glob("**/*.partial")) == []
