@@ -25,6 +25,7 @@ from bot.dialogue.keywords import Command, help_word
 from bot.domain import ChannelName, InboundMessage
 from bot.runtime import build_runtime, ensure_demo_cohort
 from bot.store.db import create_engine
+from tests.fakes.telegram import FakeBotApi
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -423,3 +424,60 @@ def test_an_unwritable_output_is_one_line(staff: dict[str, int], tmp_path: Path)
     line = _one_error_line(_export("--output", str(under_a_file), user=ADMIN))
     assert line == f"Error: --output: cannot write {under_a_file}: Not a directory"
     assert list(tmp_path.glob("**/*.partial")) == []
+
+
+def _serve_with_telegram(env: dict[str, str], cwd: Path, fake: FakeBotApi, base_url: str) -> str:
+    """`learnbot serve` against the fake Bot API until /healthz answers; its whole log."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "--port", str(port)],
+        env={
+            **os.environ,
+            **env,
+            "TELEGRAM_BOT_TOKEN": fake.token,
+            "TELEGRAM_API_URL": base_url,
+            "TELEGRAM_WEBHOOK_SECRET": "webhook-secret_0123456789",
+        },
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=10)
+    return output
+
+
+@pytest.mark.slow
+def test_serve_logs_never_carry_the_bot_token(env: dict[str, str], tmp_path: Path) -> None:
+    fake = FakeBotApi()
+    with fake.running_in_thread() as base_url:
+        log = _serve_with_telegram(env, tmp_path, fake, base_url)
+    assert fake.calls_to("getMe"), log
+    # Before: "HTTP Request: POST .../bot<token>/getMe" on every Bot API call.
+    assert "/bot***/getMe" in log
+    assert fake.token not in log and fake.token.split(":")[1] not in log
+    assert "webhook-secret_0123456789" not in log
+    assert env["LEARNBOT_SECRET_KEY"] not in log
+
+
+def test_serve_names_a_rejected_token_without_printing_it(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    fake = FakeBotApi()
+    fake.fail_next("getMe", 401, "Unauthorized")
+    with fake.running_in_thread() as base_url:
+        log = _serve_with_telegram(env, tmp_path, fake, base_url)
+    # Before: PTB's "The token `<token>` was rejected by the server." in a traceback.
+    assert log.splitlines()[-1] == "Error: TELEGRAM_BOT_TOKEN: Telegram rejected the token"
+    assert "Traceback" not in log
+    assert fake.token not in log
