@@ -136,8 +136,17 @@ def db_upgrade() -> None:
     from bot.store.migrate import upgrade
 
     settings = load_settings()
+    check_database_setting(settings)
     upgrade(settings.database_url)
     click.echo("database is up to date")
+
+
+def check_database_setting(settings: Settings) -> None:
+    """A database that cannot be opened or written is one CLI error naming the setting."""
+    from bot.runtime import check_startup
+
+    with _config_errors():
+        asyncio.run(check_startup(settings))
 
 
 @main.group()
@@ -204,6 +213,7 @@ def export_events(
 
     from bot.store.migrate import upgrade
 
+    check_database_setting(settings)
     upgrade(settings.database_url)  # the users and cohorts the export is checked against
     try:
         count = asyncio.run(run())

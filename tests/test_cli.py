@@ -77,6 +77,18 @@ def test_a_wrong_setting_stops_the_command_and_names_it(
     assert "LEARNBOT_DATABASE_URL" in result.output
 
 
+def test_db_upgrade_names_a_database_it_cannot_open(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "LEARNBOT_DATABASE_URL", f"postgresql+asyncpg://u@127.0.0.1:{_free_port()}/x"
+    )
+    result = CliRunner().invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: LEARNBOT_DATABASE_URL: cannot open the database: ")
+    assert len(result.output.splitlines()) == 1
+
+
 def test_db_upgrade_creates_the_schema(env: dict[str, str], tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["db", "upgrade"])
     assert result.exit_code == 0, result.output

@@ -97,6 +97,7 @@ async def test_a_rejected_token_is_masked_in_the_logged_exception(
     assert redactor_for(_settings())(str(raised.value)).count(MASK) == 1
 
 
+@pytest.mark.filterwarnings("ignore:BasicAuth is deprecated:DeprecationWarning")
 async def test_twilio_client_logging_shows_no_auth_token(
     debug_logs: pytest.LogCaptureFixture,
 ) -> None:
