@@ -12,7 +12,8 @@ from typing import TextIO
 
 import click
 
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, check_secret_key_for_serving
+from bot.trainers.text import CliUi
 
 
 def load_settings() -> Settings:
@@ -34,8 +35,27 @@ def _config_errors() -> Iterator[None]:
 
 @click.group()
 @click.version_option(package_name="learnbot")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """learnbot: translated micro-lessons and quizzes over Telegram, WhatsApp and SMS."""
+    if ctx.invoked_subcommand != "serve":  # serve sets up its own logging, at INFO
+        _mask_secrets_in_logs()
+
+
+def _mask_secrets_in_logs() -> None:
+    """Warnings of the libraries a command uses go through the secret filter too."""
+    import logging
+
+    from bot.redaction import install_secret_filter
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError:
+        return  # the command itself reports the bad setting
+    if not logging.getLogger().handlers:
+        # Python's last-resort handler would print them, past any filter of ours.
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    install_secret_filter(settings)
 
 
 def _register_lessons_group() -> None:
@@ -68,6 +88,8 @@ def serve(host: str | None, port: int | None, telegram_polling: bool) -> None:
     from bot.runtime import serve as run_server
 
     settings = load_settings()
+    with _config_errors():
+        check_secret_key_for_serving(settings)
     with (
         contextlib.suppress(KeyboardInterrupt),
         _config_errors(),
@@ -80,6 +102,7 @@ def serve(host: str | None, port: int | None, telegram_polling: bool) -> None:
                 host=host or settings.host,
                 port=port or settings.port,
                 telegram_polling=telegram_polling,
+                port_setting="--port" if port else "LEARNBOT_PORT",
             )
         )
 
@@ -117,8 +140,17 @@ def db_upgrade() -> None:
     from bot.store.migrate import upgrade
 
     settings = load_settings()
+    check_database_setting(settings)
     upgrade(settings.database_url)
     click.echo("database is up to date")
+
+
+def check_database_setting(settings: Settings) -> None:
+    """A database that cannot be opened or written is one CLI error naming the setting."""
+    from bot.runtime import check_startup
+
+    with _config_errors():
+        asyncio.run(check_startup(settings))
 
 
 @main.group()
@@ -136,40 +168,97 @@ def export() -> None:
     is_flag=True,
     help="Admins only: add raw phone numbers / chat ids next to the pseudonyms.",
 )
+@click.option(
+    "--as",
+    "as_email",
+    envvar="LEARNBOT_USER",
+    metavar="EMAIL",
+    help="Act as this trainer (their cohorts only) or admin [default: $LEARNBOT_USER].",
+)
 def export_events(
     fmt: str,
     since: date | None,
     cohort_id: int | None,
     output: Path | None,
     include_addresses: bool,
+    as_email: str | None,
 ) -> None:
     """Stream the event log as CSV, with keyed pseudonyms instead of addresses."""
+    from bot.i18n import UiCatalogs
+    from bot.trainers.text import TrainerError, cli_ui
+
     settings = load_settings()
+    ui = cli_ui(UiCatalogs(settings.locales_dir), settings.cli_locale)
     since_day = since.date() if since is not None and hasattr(since, "date") else since
 
-    async def run(out: TextIO) -> int:
+    async def run() -> int:
         from bot.analytics.export import export_events_csv
         from bot.store.db import create_engine
+        from bot.trainers.cohorts import export_scope
+        from bot.trainers.roles import acting_user
 
         engine = create_engine(settings.database_url)
         try:
-            return await export_events_csv(
-                engine,
-                out,
-                secret_key=settings.secret_key,
-                since=since_day,
-                cohort_id=cohort_id,
-                include_addresses=include_addresses,
-            )
+            async with engine.connect() as conn:
+                user = await acting_user(conn, as_email)
+                cohort = None if cohort_id is None else str(cohort_id)
+                scope = await export_scope(conn, user, cohort, include_addresses=include_addresses)
+            with _output(output, ui) as out:
+                return await export_events_csv(
+                    engine,
+                    out,
+                    secret_key=settings.secret_key,
+                    since=since_day,
+                    cohort_ids=scope,
+                    include_addresses=include_addresses,
+                )
         finally:
             await engine.dispose()
 
-    if output is None:
-        count = asyncio.run(run(sys.stdout))
-    else:
-        # Write beside the target, then rename: an interrupted export never leaves half a file.
-        partial = output.with_name(output.name + ".partial")
-        with partial.open("w", encoding="utf-8", newline="") as handle:
-            count = asyncio.run(run(handle))
-        partial.replace(output)
+    from bot.store.migrate import upgrade
+
+    check_database_setting(settings)
+    upgrade(settings.database_url)  # the users and cohorts the export is checked against
+    try:
+        count = asyncio.run(run())
+    except TrainerError as exc:
+        raise click.ClickException(ui.render(exc)) from exc
     click.echo(f"{count} events exported", err=True)
+
+
+@contextlib.contextmanager
+def _output(output: Path | None, ui: CliUi) -> Iterator[TextIO]:
+    """stdout, or `output` written beside it and renamed: never half a file."""
+    if output is None:
+        yield sys.stdout
+        return
+    partial = output.with_name(output.name + ".partial")
+    try:
+        handle = partial.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise _unwritable(ui, output, exc) from exc
+    try:
+        with handle:
+            yield handle
+        partial.replace(output)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise _unwritable(ui, output, exc) from exc
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def _unwritable(ui: CliUi, output: Path, exc: OSError) -> click.ClickException:
+    from bot.trainers.text import N_
+
+    return click.ClickException(
+        ui.render(
+            N_(
+                "%(option)s: cannot write %(file)s: %(reason)s",
+                option="--output",
+                file=str(output),
+                reason=exc.strerror or type(exc).__name__,
+            )
+        )
+    )

@@ -13,7 +13,7 @@ from babel import Locale, UnknownLocaleError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from bot.i18n import parse_locale
+from bot.i18n import SHIPPED_LOCALES, parse_locale
 
 
 class ConfigError(ValueError):
@@ -24,6 +24,14 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/learnbot.db"
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 DEV_SECRET_KEY = "dev-only-insecure-key-change-me"
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
+# Settings are read with ASCII digits only: str.isdigit() and int() also take "²" or "٣".
+_ASCII_INT = re.compile(r"[0-9]+", re.ASCII)
+# Far above any sender's real throughput (a Twilio short code: 100 MPS; WhatsApp: 80 by
+# default, a few hundred at most), yet small enough that 1/rate and timers stay finite.
+MAX_RATE = 10_000.0
+MIN_RATE = 0.001  # one message in about 17 minutes
+MAX_SMS_SEGMENTS = 255  # a concatenated SMS counts its parts in one byte
+MAX_DURATION = timedelta(days=365)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +119,16 @@ class Settings:
         )
 
 
+def check_secret_key_for_serving(settings: Settings) -> None:
+    """ConfigError naming LEARNBOT_SECRET_KEY when a real server would run on the dev key."""
+    # Anyone who read the source knows that key, and with it every export's pseudonyms.
+    if settings.secret_key == DEV_SECRET_KEY and not settings.demo:
+        raise ConfigError(
+            "LEARNBOT_SECRET_KEY: still the development key; set a long random value "
+            "(e.g. `openssl rand -hex 32`), or LEARNBOT_DEMO=1 for a demo"
+        )
+
+
 def _read_env_file(path: Path) -> dict[str, str]:
     values: dict[str, str] = {}
     for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -138,7 +156,7 @@ def _database_url(value: str) -> str:
 
 
 def _port(value: str) -> int:
-    if not value.isdigit() or not 0 < int(value) < 65536:
+    if not _ASCII_INT.fullmatch(value.strip()) or not 0 < int(value) < 65536:
         raise ConfigError(f"LEARNBOT_PORT: expected a port number 1-65535, got {value!r}")
     return int(value)
 
@@ -163,7 +181,14 @@ def _directory(name: str, value: str) -> Path:
 
 
 def _locale(value: str) -> str:
-    return _locale_of("LEARNBOT_DEFAULT_LOCALE", value)
+    locale = _locale_of("LEARNBOT_DEFAULT_LOCALE", value)
+    # The UI a learner reads before choosing a language: it must be one we translate.
+    if locale not in SHIPPED_LOCALES:
+        raise ConfigError(
+            f"LEARNBOT_DEFAULT_LOCALE: {value!r} is not a shipped locale; "
+            f"use one of {', '.join(SHIPPED_LOCALES)}"
+        )
+    return locale
 
 
 def _cli_locale(value: str) -> str | None:
@@ -208,25 +233,29 @@ def _whatsapp_from(value: str | None) -> str | None:
     return sender
 
 
+_DECIMAL = re.compile(r"\s*[0-9]+(?:\.[0-9]*)?\s*|\s*\.[0-9]+\s*", re.ASCII)
+
+
 def _rate(name: str, value: str) -> float:
-    try:
-        rate = float(value)
-    except ValueError:
-        rate = 0.0
-    if not rate > 0:
+    # A plain decimal only: float() also reads "inf", "nan", "1e999" and Unicode digits.
+    rate = float(value) if _DECIMAL.fullmatch(value) else 0.0
+    if not MIN_RATE <= rate <= MAX_RATE:
         raise ConfigError(
-            f"{name}: expected a positive number of messages per second, got {value!r}"
+            f"{name}: expected messages per second between {MIN_RATE:g} and {MAX_RATE:g}, "
+            f"got {value!r}"
         )
     return rate
 
 
 def _positive_int(name: str, value: str) -> int:
-    if not value.strip().isdigit() or int(value) < 1:
-        raise ConfigError(f"{name}: expected a whole number of at least 1, got {value!r}")
+    if not _ASCII_INT.fullmatch(value.strip()) or not 1 <= int(value) <= MAX_SMS_SEGMENTS:
+        raise ConfigError(
+            f"{name}: expected a whole number from 1 to {MAX_SMS_SEGMENTS}, got {value!r}"
+        )
     return int(value)
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+_DURATION = re.compile(r"^\s*([0-9]{1,12}(?:\.[0-9]{1,6})?)\s*([smhd])\s*$", re.ASCII)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
@@ -234,7 +263,13 @@ def _duration(name: str, value: str) -> timedelta:
     match = _DURATION.match(value)
     if match is None:
         raise ConfigError(f"{name}: expected a duration such as 90s, 30m, 6h or 2d, got {value!r}")
-    return timedelta(**{_UNITS[match[2]]: float(match[1])})
+    try:
+        duration = timedelta(**{_UNITS[match[2]]: float(match[1])})
+    except OverflowError:  # beyond 999999999 days
+        duration = timedelta.max
+    if duration > MAX_DURATION:
+        raise ConfigError(f"{name}: at most {MAX_DURATION.days}d, got {value!r}")
+    return duration
 
 
 def _templates(value: str) -> dict[str, str]:

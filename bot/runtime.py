@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -13,21 +14,24 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
+from telegram.error import InvalidToken, TelegramError
 
 from bot.channels.base import Channel
 from bot.channels.configured import sms_configured, whatsapp_configured
 from bot.channels.sandbox import SandboxChannel
 from bot.channels.telegram import TelegramChannel
 from bot.channels.twilio import TwilioChannel
-from bot.config import ConfigError, Settings
+from bot.config import DEFAULT_DATABASE_URL, ConfigError, Settings
 from bot.delivery import deliver
 from bot.dialogue import Dialogue
 from bot.domain import ChannelName, OutboundMessage
 from bot.i18n import UiCatalogs
 from bot.lessons.catalogs import load_translations
 from bot.lessons.loader import LoadedCourse, load_courses
+from bot.redaction import install_secret_filter, redactor_for
 from bot.store.db import create_engine
 from bot.store.migrate import upgrade
+from bot.store.preflight import DatabaseCheckError, check_database
 from bot.telegram_cli import polling
 from bot.web.app import create_app
 from bot.web.telegram import TelegramStaffCommands, TelegramUpdateHandler, telegram_extras
@@ -217,31 +221,105 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
+def bind_socket(host: str, port: int, *, setting: str = "LEARNBOT_PORT") -> socket.socket:
+    """The listening socket uvicorn will serve on; ConfigError naming `setting` if refused.
+
+    Bound before anything starts: uvicorn binds only after the app's lifespan (the scheduler)
+    is up, and on failure exits from under it, with a traceback from APScheduler.
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise ConfigError(f"LEARNBOT_HOST: cannot listen on {host!r}: {_strerror(exc)}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"{setting}: cannot listen on {host}:{port}: {_strerror(exc)}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _strerror(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+async def check_startup(settings: Settings) -> None:
+    """ConfigError naming the setting when the database cannot be opened or written."""
+    try:
+        await check_database(
+            settings.database_url, create_folder=settings.database_url == DEFAULT_DATABASE_URL
+        )
+    except DatabaseCheckError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+async def _initialize_telegram(runtime: Runtime) -> None:
+    assert runtime.telegram is not None
+    redact = redactor_for(runtime.settings)
+    try:
+        await runtime.telegram.initialize()  # checks the token (getMe) before serving
+    except InvalidToken:
+        raise ConfigError("TELEGRAM_BOT_TOKEN: Telegram rejected the token") from None
+    except TelegramError as exc:
+        raise ConfigError(
+            f"TELEGRAM_API_URL: the Bot API refused getMe: {redact(str(exc))}"
+        ) from None
+
+
 async def serve(
-    settings: Settings, *, host: str, port: int, telegram_polling: bool = False
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    telegram_polling: bool = False,
+    port_setting: str = "LEARNBOT_PORT",
 ) -> None:
-    """Run learnbot under uvicorn until interrupted."""
+    """Run learnbot under uvicorn until interrupted; ConfigError for what stops start-up."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    install_secret_filter(settings)
+    # Port and database first, before any log line: a refusal is then the only line printed.
+    sock = bind_socket(host, port, setting=port_setting)
+    try:
+        await check_startup(settings)
+        await _serve_on(sock, settings, host=host, port=port, telegram_polling=telegram_polling)
+    finally:
+        sock.close()
+
+
+async def _serve_on(
+    sock: socket.socket, settings: Settings, *, host: str, port: int, telegram_polling: bool
+) -> None:
+    if telegram_polling and not settings.telegram_enabled:
+        raise ConfigError("--telegram-polling needs TELEGRAM_BOT_TOKEN")
     runtime = await build_runtime(settings)
     try:
         if settings.demo:
             cohort_id = await ensure_demo_cohort(runtime)
             log.info("demo cohort %s ready: join code %s", cohort_id, DEMO_JOIN_CODE)
         if runtime.telegram is not None:
-            await runtime.telegram.initialize()  # checks the token (getMe) before serving
-        # No access log: one line per webhook costs more than the webhook itself.
+            await _initialize_telegram(runtime)
+        # No access log: one line per webhook costs more than the webhook itself. No log
+        # config of uvicorn's own: its lines go to the root handlers, through the secret filter.
         config = uvicorn.Config(
-            runtime.app(), host=host, port=port, log_level="info", access_log=False
+            runtime.app(),
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=False,
+            log_config=None,
         )
         log.info("sandbox at http://%s:%s/sandbox", host, port)
         server = uvicorn.Server(config)
         freeze_startup_heap()
-        if telegram_polling:
-            if runtime.telegram is None:
-                raise ConfigError("--telegram-polling needs TELEGRAM_BOT_TOKEN")
+        if telegram_polling and runtime.telegram is not None:
             async with polling(runtime.telegram.bot, runtime.telegram_handler()):
-                await server.serve()
+                await server.serve(sockets=[sock])
         else:
-            await server.serve()
+            await server.serve(sockets=[sock])
     finally:
         await runtime.close()

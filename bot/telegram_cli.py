@@ -10,11 +10,12 @@ from typing import Any, TypeVar
 
 import click
 from telegram import Bot, BotCommand, Update
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 
 from bot.channels.telegram import TelegramChannel
 from bot.config import Settings
 from bot.i18n import SHIPPED_LOCALES, SOURCE_LOCALE, UiCatalogs, UiTranslator
+from bot.redaction import redactor_for
 from bot.store.availability import StoreOutage, unavailable_reason
 from bot.web.telegram import ALLOWED_UPDATES, WEBHOOK_PATH, TelegramUpdateHandler
 
@@ -196,7 +197,7 @@ def set_webhook(drop_pending_updates: bool) -> None:
         finally:
             await channel.aclose()
 
-    _run(run())
+    _run(run(), settings)
     click.echo(f"webhook set: {url}")
 
 
@@ -212,15 +213,19 @@ def set_commands_command() -> None:
         finally:
             await channel.aclose()
 
-    languages = _run(run())
+    languages = _run(run(), settings)
     click.echo(f"commands set for: {', '.join(languages)}")
 
 
-def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+def _run(coroutine: Coroutine[Any, Any, T], settings: Settings) -> T:
     try:
         return asyncio.run(coroutine)
+    except InvalidToken as exc:
+        # PTB's own message may quote the token whole; say which setting instead.
+        raise click.ClickException("TELEGRAM_BOT_TOKEN: Telegram rejected the token") from exc
     except TelegramError as exc:
-        raise click.ClickException(f"Telegram refused: {exc}") from exc
+        reason = redactor_for(settings)(str(exc))
+        raise click.ClickException(f"Telegram refused: {reason}") from exc
 
 
 __all__ = ["bot_commands", "run_polling", "set_commands", "telegram", "webhook_url"]

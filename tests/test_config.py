@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, check_secret_key_for_serving
 
 
 @pytest.fixture
@@ -55,6 +55,24 @@ def test_env_file_is_read_and_the_environment_wins(tmp_path: Path, dirs: dict[st
         ("TWILIO_WHATSAPP_TEMPLATES", "fr:not-a-sid", "TWILIO_WHATSAPP_TEMPLATES"),
         ("LEARNBOT_SMS_MAX_SEGMENTS", "0", "LEARNBOT_SMS_MAX_SEGMENTS"),
         ("LEARNBOT_MISFIRE_GRACE", "six hours", "LEARNBOT_MISFIRE_GRACE"),
+        # Unicode digits: "²".isdigit() is True, and int("٣") is 3.
+        ("LEARNBOT_PORT", "²", "LEARNBOT_PORT"),
+        ("LEARNBOT_PORT", "٨٠٨٠", "LEARNBOT_PORT"),
+        ("LEARNBOT_SMS_MAX_SEGMENTS", "²", "LEARNBOT_SMS_MAX_SEGMENTS"),
+        ("LEARNBOT_SMS_MAX_SEGMENTS", "100000", "LEARNBOT_SMS_MAX_SEGMENTS"),
+        # timedelta(days=99999999999) raises OverflowError.
+        ("LEARNBOT_MISFIRE_GRACE", "99999999999d", "LEARNBOT_MISFIRE_GRACE"),
+        ("LEARNBOT_MISFIRE_GRACE", "400d", "LEARNBOT_MISFIRE_GRACE"),
+        ("LEARNBOT_MISFIRE_GRACE", "٣h", "LEARNBOT_MISFIRE_GRACE"),
+        # An infinite rate was accepted, then the limiter raised OverflowError every second.
+        ("TWILIO_SMS_MPS", "inf", "TWILIO_SMS_MPS"),
+        ("TWILIO_WHATSAPP_MPS", "inf", "TWILIO_WHATSAPP_MPS"),
+        ("TWILIO_SMS_MPS", "nan", "TWILIO_SMS_MPS"),
+        ("TWILIO_SMS_MPS", "1e999", "TWILIO_SMS_MPS"),
+        ("TWILIO_SMS_MPS", "1e-300", "TWILIO_SMS_MPS"),
+        ("TWILIO_WHATSAPP_MPS", "50000", "TWILIO_WHATSAPP_MPS"),
+        # A valid locale that no catalog ships was accepted silently.
+        ("LEARNBOT_DEFAULT_LOCALE", "de", "LEARNBOT_DEFAULT_LOCALE"),
     ],
 )
 def test_a_wrong_value_names_its_setting(
@@ -96,3 +114,31 @@ def test_channel_and_scheduling_settings(dirs: dict[str, str]) -> None:
     assert settings.twilio_whatsapp_templates == {"fr": sid, "sw": sid}
     assert settings.misfire_grace.total_seconds() == 5400
     assert settings.telegram_api_url == "https://api.telegram.org/bot"
+
+
+def test_bounded_settings_accept_their_sensible_range(dirs: dict[str, str]) -> None:
+    settings = Settings.from_env(
+        {
+            **dirs,
+            "LEARNBOT_PORT": " 65535 ",
+            "TWILIO_SMS_MPS": "0.5",
+            "TWILIO_WHATSAPP_MPS": "400",
+            "LEARNBOT_SMS_MAX_SEGMENTS": "10",
+            "LEARNBOT_MISFIRE_GRACE": "365d",
+            "LEARNBOT_DEFAULT_LOCALE": "sw",
+        },
+        env_file=None,
+    )
+    assert settings.port == 65535
+    assert (settings.twilio_sms_mps, settings.twilio_whatsapp_mps) == (0.5, 400.0)
+    assert settings.sms_max_segments == 10
+    assert settings.misfire_grace.days == 365
+    assert settings.default_locale == "sw"
+
+
+def test_serving_on_the_development_key_is_refused_outside_a_demo(dirs: dict[str, str]) -> None:
+    with pytest.raises(ConfigError, match="LEARNBOT_SECRET_KEY"):
+        check_secret_key_for_serving(Settings.from_env(dirs, env_file=None))
+    check_secret_key_for_serving(Settings.from_env({**dirs, "LEARNBOT_DEMO": "1"}, env_file=None))
+    own_key = {**dirs, "LEARNBOT_SECRET_KEY": "x" * 32, "LEARNBOT_PUBLIC_URL": "http://bot.lan"}
+    check_secret_key_for_serving(Settings.from_env(own_key, env_file=None))  # plain http is fine

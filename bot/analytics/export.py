@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import re
+from collections.abc import Collection
 from datetime import UTC, date, datetime, time
 from typing import Any, TextIO
 
@@ -33,9 +35,13 @@ COLUMNS = (
 ADDRESS_COLUMN = "address"
 BATCH_SIZE = 1000  # rows fetched from the server-side cursor at a time
 
-# A cell starting with one of these is run as a formula by spreadsheet programs; profile
-# fields are typed by learners, so they are defused with a leading apostrophe.
+# A cell starting with one of these is run as a formula by spreadsheet programs (OWASP "CSV
+# injection"). Learners type their profile, authors name lessons: every cell is defused with
+# a leading apostrophe, except a plain whole number such as an E.164 phone number
+# (+254712345678) or a group chat id (-100123): a spreadsheet reads it as a number, nothing
+# runs, and the CSV keeps the address exactly as the providers write it.
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+", re.ASCII)
 
 
 async def export_events_csv(
@@ -45,11 +51,13 @@ async def export_events_csv(
     secret_key: str,
     since: date | None = None,
     cohort_id: int | None = None,
+    cohort_ids: Collection[int] | None = None,
     include_addresses: bool = False,
 ) -> int:
     """Write the event log as CSV to `out`, oldest first; return the number of events written.
 
-    `since` keeps events from that date's midnight UTC on; `cohort_id` keeps one cohort's.
+    `since` keeps events from that date's midnight UTC on; `cohort_id` keeps one cohort's,
+    `cohort_ids` those of the cohorts a trainer owns (None: every event, for admins).
     Learners appear as HMAC pseudonyms of their learner_key. Raw addresses (phone numbers,
     chat ids) are added only with `include_addresses`, which admins must ask for explicitly.
     """
@@ -58,14 +66,19 @@ async def export_events_csv(
     count = 0
     async with engine.connect() as conn:
         # A server-side cursor: the log may be millions of rows, memory stays flat.
-        result = await conn.stream(_query(since, cohort_id, include_addresses))
+        result = await conn.stream(_query(since, cohort_id, cohort_ids, include_addresses))
         async for partition in result.partitions(BATCH_SIZE):
             writer.writerows(_csv_row(row, secret_key, include_addresses) for row in partition)
             count += len(partition)
     return count
 
 
-def _query(since: date | None, cohort_id: int | None, include_addresses: bool) -> Select[Any]:
+def _query(
+    since: date | None,
+    cohort_id: int | None,
+    cohort_ids: Collection[int] | None,
+    include_addresses: bool,
+) -> Select[Any]:
     columns = [
         events.c.occurred_at,
         events.c.type,
@@ -94,6 +107,8 @@ def _query(since: date | None, cohort_id: int | None, include_addresses: bool) -
         query = query.where(events.c.occurred_at >= datetime.combine(since, time.min, UTC))
     if cohort_id is not None:
         query = query.where(events.c.cohort_id == cohort_id)
+    if cohort_ids is not None:
+        query = query.where(events.c.cohort_id.in_(sorted(cohort_ids)))
     return query
 
 
@@ -112,20 +127,20 @@ def _csv_row(row: Row[Any], secret_key: str, include_addresses: bool) -> list[st
         _text(row.channel),
         "" if row.correct is None else ("true" if row.correct else "false"),
         _text(row.attempt),
-        _defused(row.profile_role) if present else "",
-        _defused(row.profile_country) if present else "",
-        _defused(row.profile_gender) if present else "",
+        _text(row.profile_role) if present else "",
+        _text(row.profile_country) if present else "",
+        _text(row.profile_gender) if present else "",
     ]
     if include_addresses:
         cells.append(_text(row.address) if present else "")
-    return cells
+    return [_defused(cell) for cell in cells]
 
 
 def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def _defused(value: str | None) -> str:
-    if value is None:
-        return ""
-    return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
+def _defused(value: str) -> str:
+    if value.startswith(_FORMULA_PREFIXES) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value

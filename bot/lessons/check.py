@@ -72,6 +72,11 @@ def check(path: Path, locales_dir: Path) -> CheckReport:
         issues = [i for i in issues if i.file.resolve().is_relative_to(inside)]
         courses = {k: c for k, c in courses.items() if c.directory.resolve() == inside}
     report = CheckReport(errors=list(issues))
+    if not courses and not issues:
+        # A mistyped folder must not pass as "0 course(s) checked: OK".
+        report.errors.append(
+            LessonIssue(path, 0, "", f"no course here: no {COURSE_FILE} in it or its sub-folders")
+        )
     ui_catalogs = UiCatalogs(locales_dir)
     for loaded in courses.values():
         report.warnings.extend(loaded.warnings)

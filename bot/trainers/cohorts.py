@@ -15,7 +15,7 @@ from bot.domain import EventType
 from bot.lessons.loader import LoadedCourse
 from bot.store.db import utcnow
 from bot.store.tables import cohorts, enrollments, events, learners, users
-from bot.trainers.roles import RoleError, UserRecord, check_cohort_access
+from bot.trainers.roles import RoleError, UserRecord, check_cohort_access, require_admin
 from bot.trainers.text import N_, TrainerError
 from scheduler.schedule import Schedule, ScheduleError, parse_schedule
 from scheduler.timezones import TimeZoneError, zone
@@ -241,6 +241,23 @@ async def cohort_for(conn: AsyncConnection, user: UserRecord, id_or_code: str) -
         )
     check_cohort_access(user, cohort_name=cohort.name, owner_id=cohort.owner_id)
     return cohort
+
+
+async def export_scope(
+    conn: AsyncConnection, user: UserRecord, cohort: str | None, *, include_addresses: bool
+) -> list[int] | None:
+    """The cohort ids `user` may export (None: every event, admins only); RoleError otherwise.
+
+    A trainer exports their own cohorts (a named one must be theirs); raw addresses are for
+    admins alone.
+    """
+    if include_addresses:
+        require_admin(user, N_("export the learners' addresses"))
+    if cohort is not None:
+        return [(await cohort_for(conn, user, cohort)).id]
+    if user.is_admin:
+        return None
+    return [info.id for info, _ in await list_cohorts(conn, user)]
 
 
 async def list_cohorts(conn: AsyncConnection, user: UserRecord) -> list[tuple[CohortInfo, int]]:

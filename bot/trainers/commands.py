@@ -87,8 +87,19 @@ def _error(ui: CliUi, exc: Exception) -> click.ClickException:
 
 def _run(settings: Settings, ui: CliUi, action: Callable[[AsyncEngine], Awaitable[T]]) -> T:
     """Migrate, open an engine, run `action`, close; user errors become clean CLI errors."""
+    from bot.config import DEFAULT_DATABASE_URL
     from bot.store.migrate import upgrade
+    from bot.store.preflight import DatabaseCheckError, check_database
 
+    try:  # a refused or read-only database: one line naming the setting, not a traceback
+        asyncio.run(
+            check_database(
+                settings.database_url,
+                create_folder=settings.database_url == DEFAULT_DATABASE_URL,
+            )
+        )
+    except DatabaseCheckError as exc:
+        raise click.ClickException(str(exc)) from exc
     upgrade(settings.database_url)  # a fresh install's first `user add` needs the tables
 
     async def main() -> T:

@@ -37,6 +37,7 @@ IMPORT_CHANNELS = (ChannelName.SMS, ChannelName.WHATSAPP, ChannelName.TELEGRAM)
 BATCH_SIZE = 500
 _CHANNELS = {channel.value: channel for channel in IMPORT_CHANNELS}
 _CHAT_ID = re.compile(r"^-?\d{1,20}$")
+MAX_NAME_LENGTH = 200  # learners.name is String(200)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +115,11 @@ def parse_csv(
     """Validate every row: phone to E.164, channel, shipped locale, IANA time zone, duplicates."""
     parsed = ParsedCsv()
     reader = csv.reader(lines)
-    header = next(reader, None)
+    records = iter(_records(reader, file, parsed.errors))
+    first = next(records, None)
+    if parsed.errors:
+        return parsed
+    header = None if first is None else first[1]
     if header is None:
         parsed.errors.append(RowError(file, 1, "header", N_("the file is empty")))
         return parsed
@@ -130,8 +135,7 @@ def parse_csv(
         if name in columns
     }
     seen: dict[tuple[str, str], int] = {}
-    for record in reader:
-        line = reader.line_num
+    for line, record in records:
         if not any(cell.strip() for cell in record):
             continue  # blank lines, often at the end of spreadsheet exports
         cells = {name: record[i].strip() if i < len(record) else "" for name, i in index.items()}
@@ -152,6 +156,29 @@ def parse_csv(
     return parsed
 
 
+def _records(reader: Any, file: str, errors: list[RowError]) -> Iterable[tuple[int, list[str]]]:
+    """(line, cells) of each record; a line the csv module cannot read ends the file there."""
+    while True:
+        start = reader.line_num + 1  # where the record begins (an open quote spans lines)
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # "field larger than field limit": most often a quote opened and never closed.
+            problem = (
+                N_(
+                    "a cell is longer than %(limit)s characters (is a quote left open?)",
+                    limit=csv.field_size_limit(),
+                )
+                if "field limit" in str(exc)
+                else N_("not readable as CSV: %(reason)s", reason=str(exc))
+            )
+            errors.append(RowError(file, start, "file", problem))
+            return
+        yield reader.line_num, record
+
+
 def _validate(
     cells: dict[str, str], *, file: str, line: int, default_region: str | None
 ) -> tuple[ImportRow | None, list[RowError]]:
@@ -160,9 +187,24 @@ def _validate(
     def error(name: str, message: Text) -> None:
         errors.append(RowError(file, line, name, message))
 
+    # PostgreSQL text cannot hold NUL, and no name, number or code has one.
+    with_nul = [column for column, value in cells.items() if "\x00" in value]
+    for column in with_nul:
+        error(column, N_("contains a NUL byte"))
+    if with_nul:
+        return None, errors
     name = cells["name"]
     if not name:
         error("name", N_("empty"))
+    elif len(name) > MAX_NAME_LENGTH:
+        error(
+            "name",
+            N_(
+                "longer than %(max)s characters (%(length)s)",
+                max=MAX_NAME_LENGTH,
+                length=len(name),
+            ),
+        )
     channel = _CHANNELS.get(cells["channel"].lower())
     if channel is None:
         choices = ", ".join(c.value for c in IMPORT_CHANNELS)

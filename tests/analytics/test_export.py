@@ -193,3 +193,45 @@ async def test_export_streams_more_rows_than_one_batch(engine: AsyncEngine) -> N
 
     assert count == len(rows) == 2500
     assert len({row["learner"] for row in rows}) == 2500
+
+
+async def test_every_column_is_defused_but_numbers_stay_numbers(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        learner = await insert_learner(
+            conn, address="+254712345678", profile_country="@S", profile_gender="-x"
+        )
+        group = await insert_learner(conn, channel="telegram", address="-100123456")
+        await append_events(
+            conn,
+            [
+                EventRow(
+                    type=EventType.ANSWERED,
+                    learner_key=learner["learner_key"],
+                    lesson_id="=cmd|'/c calc'!A1",
+                    question_id="+1+cmd",
+                    locale="\tfr",
+                ),
+                EventRow(type=EventType.ENROLLED, learner_key=group["learner_key"]),
+            ],
+        )
+
+    _, _, rows = await export(engine, include_addresses=True)
+
+    first, second = rows
+    assert first["lesson_id"] == "'=cmd|'/c calc'!A1"
+    assert first["question_id"] == "'+1+cmd"
+    assert first["locale"] == "'\tfr"
+    assert (first["country"], first["gender"]) == ("'@S", "'-x")
+    # An E.164 number or a chat id is a plain number to a spreadsheet: kept exactly.
+    assert first["address"] == "+254712345678"
+    assert second["address"] == "-100123456"
+
+
+async def test_cohort_ids_keep_only_those_cohorts(engine: AsyncEngine) -> None:
+    await seed(engine)
+
+    count, _, rows = await export(engine, cohort_ids=[2])
+    none_count, _, _ = await export(engine, cohort_ids=[])
+
+    assert (count, {row["cohort_id"] for row in rows}) == (2, {"2"})
+    assert none_count == 0  # a trainer without cohorts exports nothing

@@ -66,6 +66,28 @@ def test_set_webhook_refuses_an_open_or_plain_http_webhook(
     assert fake.calls == []
 
 
+@pytest.mark.parametrize(
+    ("status", "description", "error"),
+    [
+        (401, "Unauthorized", "Error: TELEGRAM_BOT_TOKEN: Telegram rejected the token"),
+        # An answer that quotes the request back: the token is masked, the rest is kept.
+        (400, "Bad Request: bot {token} may not do that", "Error: Telegram refused: "),
+    ],
+)
+def test_set_webhook_errors_never_print_the_token(
+    status: int, description: str, error: str
+) -> None:
+    fake = FakeBotApi()
+    fake.fail_next("setWebhook", status, description.format(token=fake.token))
+    with fake.running_in_thread() as base_url:
+        result = CliRunner().invoke(main, ["telegram", "set-webhook"], env=env(base_url, fake))
+    assert result.exit_code == 1
+    assert result.output.startswith(error)
+    assert len(result.output.splitlines()) == 1
+    assert fake.token not in result.output
+    assert fake.token.split(":")[1] not in result.output
+
+
 def test_commands_need_a_token() -> None:
     result = CliRunner().invoke(main, ["telegram", "set-commands"], env={"TELEGRAM_BOT_TOKEN": ""})
     assert result.exit_code != 0 and "TELEGRAM_BOT_TOKEN is not set" in result.output

@@ -196,3 +196,15 @@ def test_directories_default_to_settings(
 
     assert result.exit_code == 0, result.output
     assert "Course civic" in result.output
+
+
+def test_check_fails_on_a_folder_without_a_course(workspace: Workspace, tmp_path: Path) -> None:
+    # Before: "0 course(s) checked, 0 error(s), 0 warning(s): OK" and exit 0.
+    empty = tmp_path / "not-the-lessons"
+    (empty / "notes").mkdir(parents=True)
+    result = CliRunner().invoke(
+        lessons, ["check", str(empty), "--locales-dir", str(workspace.locales)]
+    )
+    assert result.exit_code == 1, result.output
+    assert f"{empty}: no course here: no course.yaml in it or its sub-folders" in result.output
+    assert result.output.rstrip().endswith("FAILED")

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain import EventType, LearnerStatus
 from bot.store.tables import enrollments, events, learners
-from bot.trainers.importer import import_learners, parse_csv
+from bot.trainers.importer import import_learners, parse_csv, read_csv
 from tests.trainers.conftest import Cli, Staff, count
 
 GOOD = (
@@ -190,3 +190,39 @@ async def test_a_long_import_goes_in_batches_with_progress(
     )
     assert progress == [100, 100, 50]
     assert (result.created, result.enrolled) == (250, 250)
+
+
+def test_a_cell_over_the_csv_size_limit_is_named_by_file_and_line(tmp_path: Path) -> None:
+    # Before: `_csv.Error: field larger than field limit (131072)` and a traceback.
+    opened = GOOD + '"Open quote,+254712345670,sms,en,\n' + "x" * 200_000 + "\n"
+    parsed = read_csv(write(tmp_path, opened))
+    [error] = parsed.errors
+    assert (error.line, error.field) == (6, "file")
+    assert "longer than 131,072 characters (is a quote left open?)" in error.message
+    assert str(error).startswith(f"{tmp_path / 'learners.csv'}:")
+
+
+def test_a_header_over_the_size_limit_is_line_one(tmp_path: Path) -> None:
+    [error] = read_csv(write(tmp_path, "n" * 200_000 + "\n")).errors
+    assert (error.line, error.field) == (1, "file")
+
+
+async def test_nul_bytes_and_over_long_names_are_refused_before_the_database(
+    cli: Cli, engine: AsyncEngine, staff: Staff, tmp_path: Path
+) -> None:
+    # Before: PostgreSQL refused the insert (NUL in text; varchar(200)) with a traceback.
+    csv_file = write(
+        tmp_path,
+        "name,phone,channel,locale\n"
+        "Ami\x00na,+254712345678,sms,sw\n"
+        f"{'N' * 201},+254712345679,sms,sw\n"
+        f"{'N' * 200},+254712345670,sms,sw\n",
+    )
+    result = await cli(
+        "cohort", "import", staff.toms_cohort.join_code, str(csv_file), user="tom@example.org"
+    )
+    assert result.exit_code == 1, result.output
+    assert f"{csv_file}:2: name: contains a NUL byte" in result.output
+    assert f"{csv_file}:3: name: longer than 200 characters (201)" in result.output
+    assert "Traceback" not in result.output
+    assert await count(engine, learners) == 0
