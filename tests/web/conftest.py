@@ -90,7 +90,9 @@ async def client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client talking to the app in-process."""
     channels: dict[ChannelName, Channel] = {ChannelName.SANDBOX: sandbox}
-    app = create_app(dialogue=dialogue, channels=channels, engine=sqlite_engine, ui=ui)
+    app = create_app(
+        dialogue=dialogue, channels=channels, engine=sqlite_engine, ui=ui, sandbox_enabled=True
+    )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
