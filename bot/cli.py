@@ -132,12 +132,18 @@ def export() -> None:
     is_flag=True,
     help="Admins only: add raw phone numbers / chat ids next to the pseudonyms.",
 )
+@click.option(
+    "--include-sandbox",
+    is_flag=True,
+    help="Add the public /sandbox's learners and their events (left out by default).",
+)
 def export_events(
     fmt: str,
     since: date | None,
     cohort_id: int | None,
     output: Path | None,
     include_addresses: bool,
+    include_sandbox: bool,
 ) -> None:
     """Stream the event log as CSV, with keyed pseudonyms instead of addresses."""
     settings = load_settings()
@@ -156,6 +162,7 @@ def export_events(
                 since=since_day,
                 cohort_id=cohort_id,
                 include_addresses=include_addresses,
+                include_sandbox=include_sandbox,
             )
         finally:
             await engine.dispose()
