@@ -283,7 +283,9 @@ def _shown_text(sandbox: SandboxChannel, body: SendRequest) -> str:
 async def _read_json(request: Request) -> object:
     """The JSON body, refused unread when declared too large and cut off past the cap."""
     declared = request.headers.get("content-length", "")
-    if declared and (not _ASCII_DIGITS.fullmatch(declared) or int(declared) > MAX_BODY_BYTES):
+    if declared and not _ASCII_DIGITS.fullmatch(declared):
+        raise InputError("Content-Length", "expected a number of bytes")
+    if declared and int(declared) > MAX_BODY_BYTES:
         raise InputError("body", f"at most {MAX_BODY_BYTES} bytes", status_code=413)
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type and media_type != JSON_TYPE:
