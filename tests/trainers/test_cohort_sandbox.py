@@ -55,7 +55,9 @@ async def test_sandbox_on_and_off(cli: Cli, engine: AsyncEngine, staff: Staff) -
 async def test_a_trainer_cannot_open_another_trainers_cohort(
     cli: Cli, engine: AsyncEngine, staff: Staff
 ) -> None:
-    result = await cli("cohort", "sandbox", staff.unas_cohort.join_code, "on", user="tom@example.org")
+    result = await cli(
+        "cohort", "sandbox", staff.unas_cohort.join_code, "on", user="tom@example.org"
+    )
 
     assert result.exit_code != 0
     assert "Traceback" not in result.output

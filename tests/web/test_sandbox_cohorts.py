@@ -19,7 +19,10 @@ async def test_a_visitor_joins_the_demo_cohort(served: Served) -> None:
 
 async def test_a_visitor_joins_a_cohort_a_trainer_opened_to_the_sandbox(served: Served) -> None:
     await served.runtime.dialogue.create_cohort(
-        name="Try-out", join_code="TRY234", course_ids=await courses_of(served), open_to_sandbox=True
+        name="Try-out",
+        join_code="TRY234",
+        course_ids=await courses_of(served),
+        open_to_sandbox=True,
     )
 
     replies = await served.say(VISITOR, "JOIN TRY234")

@@ -129,9 +129,7 @@ async def test_a_flood_of_new_addresses_from_one_client_stops_and_evicts_nothing
         assert (await send(early, EARLY, "JOIN DEMO")).status_code == 200
 
     async with as_client(connect, FLOOD_CLIENT) as flood:
-        statuses = [
-            (await send(flood, f"web-flood-{n:06}")).status_code for n in range(1500)
-        ]
+        statuses = [(await send(flood, f"web-flood-{n:06}")).status_code for n in range(1500)]
 
     # 20 new conversations per client at once (then one per 30 s): the rest are 429.
     assert statuses.count(200) == 20 and statuses.count(429) == 1480

@@ -31,9 +31,7 @@ def upgrade() -> None:
     # Batch mode, like 0002: on SQLite, Alembic rebuilds the table where ALTER falls short.
     with op.batch_alter_table("cohorts") as batch:
         batch.add_column(
-            sa.Column(
-                "open_to_sandbox", sa.Boolean(), nullable=False, server_default=sa.false()
-            )
+            sa.Column("open_to_sandbox", sa.Boolean(), nullable=False, server_default=sa.false())
         )
     cohorts = sa.table("cohorts", sa.column("join_code"), sa.column("open_to_sandbox"))
     op.execute(cohorts.update().where(cohorts.c.join_code == "DEMO").values(open_to_sandbox=True))
