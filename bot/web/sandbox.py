@@ -96,6 +96,9 @@ def sandbox_routes(
         return _too_many("requests from your connection", wait) if wait else None
 
     async def page(request: Request) -> Response:
+        refused = throttled(request)
+        if refused is not None:
+            return refused
         locales = list(ui.available_locales())
         locale = negotiate(
             request.query_params.get("lang"),
