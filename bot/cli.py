@@ -169,6 +169,11 @@ def export() -> None:
     help="Admins only: add raw phone numbers / chat ids next to the pseudonyms.",
 )
 @click.option(
+    "--include-sandbox",
+    is_flag=True,
+    help="Add the public /sandbox's learners and their events (left out by default).",
+)
+@click.option(
     "--as",
     "as_email",
     envvar="LEARNBOT_USER",
@@ -182,6 +187,7 @@ def export_events(
     output: Path | None,
     include_addresses: bool,
     as_email: str | None,
+    include_sandbox: bool,
 ) -> None:
     """Stream the event log as CSV, with keyed pseudonyms instead of addresses."""
     from bot.i18n import UiCatalogs
@@ -211,6 +217,7 @@ def export_events(
                     since=since_day,
                     cohort_ids=scope,
                     include_addresses=include_addresses,
+                    include_sandbox=include_sandbox,
                 )
         finally:
             await engine.dispose()

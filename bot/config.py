@@ -49,6 +49,8 @@ class Settings:
     # The trainer commands' language; None: from LANG and friends, as gettext does.
     cli_locale: str | None = None
     demo: bool = False
+    # The public /sandbox chat simulator; on with `demo` too (see `sandbox_enabled`).
+    sandbox: bool = False
     # Channels (the channels issue). A channel is on when its credentials are set.
     telegram_bot_token: str | None = None
     telegram_webhook_secret: str | None = None
@@ -66,6 +68,11 @@ class Settings:
     sms_max_segments: int = 3
     # Scheduling (the scheduling issue).
     misfire_grace: timedelta = timedelta(hours=6)
+
+    @property
+    def sandbox_enabled(self) -> bool:
+        """Whether /sandbox is served: LEARNBOT_SANDBOX=1 or LEARNBOT_DEMO=1."""
+        return self.sandbox or self.demo
 
     @property
     def telegram_enabled(self) -> bool:
@@ -99,6 +106,7 @@ class Settings:
             default_locale=_locale(get("LEARNBOT_DEFAULT_LOCALE", "en")),
             cli_locale=_cli_locale(get("LEARNBOT_CLI_LOCALE", "")),
             demo=_flag("LEARNBOT_DEMO", get("LEARNBOT_DEMO", "0")),
+            sandbox=_flag("LEARNBOT_SANDBOX", get("LEARNBOT_SANDBOX", "0")),
             telegram_bot_token=_optional(get("TELEGRAM_BOT_TOKEN")),
             telegram_webhook_secret=_webhook_secret(get("TELEGRAM_WEBHOOK_SECRET")),
             telegram_api_url=_http_url("TELEGRAM_API_URL", get("TELEGRAM_API_URL", ""))

@@ -110,6 +110,7 @@ class Runtime:
             channels=self.channels,
             engine=self.engine,
             ui=self.ui,
+            sandbox_enabled=self.settings.sandbox_enabled,
             extra_routes=extra,
             lifespan=scheduler_lifespan(self),
         )
@@ -186,10 +187,17 @@ def twilio_channels(settings: Settings) -> dict[ChannelName, Channel]:
 
 
 async def ensure_demo_cohort(runtime: Runtime) -> int:
-    """Create (once) the self-paced demo cohort with join code DEMO on every shipped course."""
+    """Create (once) the self-paced demo cohort with join code DEMO on every shipped course.
+
+    It is open to the sandbox: the one cohort `/sandbox` can join without a trainer's say.
+    """
     ordered = _pathway_order(runtime.courses)
     return await runtime.dialogue.create_cohort(
-        name="Demo cohort", join_code=DEMO_JOIN_CODE, course_ids=ordered, time_zone="UTC"
+        name="Demo cohort",
+        join_code=DEMO_JOIN_CODE,
+        course_ids=ordered,
+        time_zone="UTC",
+        open_to_sandbox=True,
     )
 
 
@@ -298,7 +306,8 @@ async def _serve_on(
         raise ConfigError("--telegram-polling needs TELEGRAM_BOT_TOKEN")
     runtime = await build_runtime(settings)
     try:
-        if settings.demo:
+        if settings.sandbox_enabled:
+            # The sandbox page tells visitors to type JOIN DEMO: the cohort must be there.
             cohort_id = await ensure_demo_cohort(runtime)
             log.info("demo cohort %s ready: join code %s", cohort_id, DEMO_JOIN_CODE)
         if runtime.telegram is not None:
@@ -313,7 +322,10 @@ async def _serve_on(
             access_log=False,
             log_config=None,
         )
-        log.info("sandbox at http://%s:%s/sandbox", host, port)
+        if settings.sandbox_enabled:
+            log.info("sandbox at http://%s:%s/sandbox", host, port)
+        else:
+            log.info("sandbox off (LEARNBOT_SANDBOX=1 or LEARNBOT_DEMO=1 turns it on)")
         server = uvicorn.Server(config)
         freeze_startup_heap()
         if telegram_polling and runtime.telegram is not None:

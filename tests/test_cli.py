@@ -95,13 +95,15 @@ def test_db_upgrade_creates_the_schema(env: dict[str, str], tmp_path: Path) -> N
     assert (tmp_path / "learnbot.db").stat().st_size > 0
 
 
-async def _join_demo_by_sms(settings: Settings, address: str) -> None:
+async def _join_demo_by_sms(
+    settings: Settings, address: str, channel: ChannelName = ChannelName.SMS
+) -> None:
     runtime = await build_runtime(settings)
     try:
         await ensure_demo_cohort(runtime)
         for text in ("JOIN DEMO", "2"):
             await runtime.dialogue.handle(
-                InboundMessage(channel=ChannelName.SMS, address=address, text=text)
+                InboundMessage(channel=channel, address=address, text=text)
             )
     finally:
         await runtime.close()
@@ -122,6 +124,24 @@ def test_export_events_writes_pseudonymous_csv(env: dict[str, str], tmp_path: Pa
     assert "+254712345678" not in output.read_text(encoding="utf-8")
     assert len({row["learner"] for row in rows}) == 1
     assert not (tmp_path / "events.csv.partial").exists()
+
+
+def test_export_events_leaves_the_sandbox_out_unless_asked(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    settings = Settings.from_env(env_file=None)
+    asyncio.run(_join_demo_by_sms(settings, "+254712345678"))
+    asyncio.run(_join_demo_by_sms(settings, "web-0123456789abcdef", ChannelName.SANDBOX))
+
+    default = CliRunner().invoke(main, ["export", "events"])
+    everything = CliRunner().invoke(main, ["export", "events", "--include-sandbox"])
+
+    assert default.exit_code == 0 and everything.exit_code == 0, default.output
+    channels = {row["channel"] for row in csv.DictReader(io.StringIO(default.stdout))}
+    assert channels == {"sms"}
+    rows = list(csv.DictReader(io.StringIO(everything.stdout)))
+    assert {row["channel"] for row in rows} == {"sms", "sandbox"}
+    assert len({row["learner"] for row in rows}) == 2
 
 
 def _free_port() -> int:

@@ -8,12 +8,12 @@ from collections.abc import Collection
 from datetime import UTC, date, datetime, time
 from typing import Any, TextIO
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.analytics.pseudonym import pseudonym
-from bot.domain import LearnerStatus
+from bot.domain import ChannelName, LearnerStatus
 from bot.store.tables import events, learners
 
 COLUMNS = (
@@ -53,6 +53,7 @@ async def export_events_csv(
     cohort_id: int | None = None,
     cohort_ids: Collection[int] | None = None,
     include_addresses: bool = False,
+    include_sandbox: bool = False,
 ) -> int:
     """Write the event log as CSV to `out`, oldest first; return the number of events written.
 
@@ -60,13 +61,17 @@ async def export_events_csv(
     `cohort_ids` those of the cohorts a trainer owns (None: every event, for admins).
     Learners appear as HMAC pseudonyms of their learner_key. Raw addresses (phone numbers,
     chat ids) are added only with `include_addresses`, which admins must ask for explicitly.
+    The public sandbox's learners and their events are left out unless `include_sandbox`.
     """
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow((*COLUMNS, ADDRESS_COLUMN) if include_addresses else COLUMNS)
     count = 0
     async with engine.connect() as conn:
         # A server-side cursor: the log may be millions of rows, memory stays flat.
-        result = await conn.stream(_query(since, cohort_id, cohort_ids, include_addresses))
+        query = _query(since, cohort_id, cohort_ids, include_addresses)
+        if not include_sandbox:
+            query = query.where(not_sandbox())
+        result = await conn.stream(query)
         async for partition in result.partitions(BATCH_SIZE):
             writer.writerows(_csv_row(row, secret_key, include_addresses) for row in partition)
             count += len(partition)
@@ -110,6 +115,18 @@ def _query(
     if cohort_ids is not None:
         query = query.where(events.c.cohort_id.in_(sorted(cohort_ids)))
     return query
+
+
+def not_sandbox() -> ColumnElement[bool]:
+    """Events of learners who did not come through the public sandbox.
+
+    A learner's channel never changes, so `learners.channel` marks the sandbox's learners;
+    the event's own channel covers an event whose learner row is gone.
+    """
+    sandbox = ChannelName.SANDBOX.value
+    return or_(learners.c.channel.is_(None), learners.c.channel != sandbox) & or_(
+        events.c.channel.is_(None), events.c.channel != sandbox
+    )
 
 
 def _csv_row(row: Row[Any], secret_key: str, include_addresses: bool) -> list[str]:

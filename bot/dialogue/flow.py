@@ -151,6 +151,7 @@ class Dialogue:
         course_ids: Sequence[str],
         time_zone: str = "UTC",
         pacing: str = repo.SELF_PACED,
+        open_to_sandbox: bool = False,
     ) -> int:
         """Create a cohort (or return the one with this join code): its id."""
         unknown = [course_id for course_id in course_ids if course_id not in self.courses]
@@ -166,6 +167,7 @@ class Dialogue:
                 course_ids=course_ids,
                 time_zone=time_zone,
                 pacing=pacing,
+                open_to_sandbox=open_to_sandbox,
                 now=now,
             )
         )

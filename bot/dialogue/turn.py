@@ -133,7 +133,7 @@ class Turn(LessonTurn, ZoneTurn):
         if command == Command.STOP:
             self.stop()
         elif command == Command.START:
-            if match.argument and await repo.find_cohort(self.conn, match.argument):
+            if match.argument and await self.joinable_cohort(match.argument):
                 await self.join(match.argument)  # a deep link: /start ABC123
             else:
                 await self.restart()
@@ -232,10 +232,21 @@ class Turn(LessonTurn, ZoneTurn):
 
     # --- joining -----------------------------------------------------------------------------
 
+    async def joinable_cohort(self, code: str) -> repo.CohortRecord | None:
+        """The cohort with this code, if this learner may join it from their channel."""
+        cohort = await repo.find_cohort(self.conn, code)
+        if cohort is None:
+            return None
+        if self.message.channel == ChannelName.SANDBOX and not cohort.open_to_sandbox:
+            # The public sandbox joins only cohorts opened to it; a closed one is answered
+            # like an unknown code, so the sandbox cannot tell which codes exist.
+            return None
+        return cohort
+
     async def join(self, code: str) -> None:
         """Join the cohort with this code, then language, profile and first lesson."""
         tr = self.tr
-        cohort = await repo.find_cohort(self.conn, code)
+        cohort = await self.joinable_cohort(code)
         if cohort is None or cohort.status != "active":
             self.say(
                 tr.gettext(

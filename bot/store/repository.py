@@ -115,6 +115,7 @@ class CohortRecord:
     pacing: str
     time_zone: str
     status: str
+    open_to_sandbox: bool = False  # whether the public /sandbox may join it
 
 
 _LEARNER_COLUMNS = (
@@ -260,6 +261,7 @@ def _cohort(row: Row[Any]) -> CohortRecord:
         pacing=row.pacing,
         time_zone=row.time_zone,
         status=row.status,
+        open_to_sandbox=bool(row.open_to_sandbox),
     )
 
 
@@ -281,6 +283,7 @@ async def create_cohort(
     now: datetime,
     pacing: str = SELF_PACED,
     schedule: Mapping[str, Any] | None = None,
+    open_to_sandbox: bool = False,
 ) -> int:
     """Create a cohort, or return the id of the one that already has this join code."""
     code = join_code.strip().upper()
@@ -296,6 +299,7 @@ async def create_cohort(
             pacing=pacing,
             schedule=dict(schedule) if schedule is not None else None,
             status="active",
+            open_to_sandbox=open_to_sandbox,
             created_at=now,
         )
     )

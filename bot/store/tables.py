@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -118,6 +119,8 @@ cohorts = Table(
     Column("owner_id", Id, ForeignKey("users.id"), nullable=True),
     Column("status", String(20), nullable=False),  # active, paused
     Column("created_at", Timestamp, nullable=False),
+    # Whether the public /sandbox may join it (the demo cohort, or a trainer's choice).
+    Column("open_to_sandbox", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 enrollments = Table(

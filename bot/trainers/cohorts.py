@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import ColumnElement, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.domain import EventType
+from bot.domain import ChannelName, EventType
 from bot.lessons.loader import LoadedCourse
 from bot.store.db import utcnow
 from bot.store.tables import cohorts, enrollments, events, learners, users
@@ -79,6 +79,7 @@ class CohortInfo:
     owner_id: int | None
     owner_name: str | None
     status: str
+    open_to_sandbox: bool = False  # whether the public /sandbox may join it
 
     def deep_link(self, bot_username: str | None) -> str | None:
         """`https://t.me/<bot>?start=<CODE>`, or None without a bot username."""
@@ -165,6 +166,7 @@ def _info(row: Any) -> CohortInfo:
         owner_id=None if row.owner_id is None else int(row.owner_id),
         owner_name=row.owner_name,
         status=row.status,
+        open_to_sandbox=bool(row.open_to_sandbox),
     )
 
 
@@ -193,8 +195,12 @@ async def create_cohort(
     time_zone: str,
     schedule: Schedule,
     start_date: date | None = None,
+    open_to_sandbox: bool = False,
 ) -> CohortInfo:
-    """Validate everything, then create an active cohort owned by `owner` with a new join code."""
+    """Validate everything, then create an active cohort owned by `owner` with a new join code.
+
+    `open_to_sandbox` lets visitors of the public /sandbox join it (a cohort to try out).
+    """
     if not name.strip():
         raise CohortError(N_("NAME: must not be empty"))
     pathway = check_course_ids(course_ids, courses)
@@ -213,6 +219,7 @@ async def create_cohort(
             "schedule": schedule.to_json(),
             "owner_id": owner.id,
             "status": "active",
+            "open_to_sandbox": open_to_sandbox,
             "created_at": utcnow(),
         },
     )
@@ -260,10 +267,20 @@ async def export_scope(
     return [info.id for info, _ in await list_cohorts(conn, user)]
 
 
+def not_sandbox_learner() -> ColumnElement[bool]:
+    """Learners who did not come through the public sandbox (their channel never changes)."""
+    return learners.c.channel != ChannelName.SANDBOX.value
+
+
 async def list_cohorts(conn: AsyncConnection, user: UserRecord) -> list[tuple[CohortInfo, int]]:
-    """The cohorts `user` may act on (admins: all), each with its number of enrolled learners."""
+    """The cohorts `user` may act on (admins: all), each with its enrolled learners.
+
+    The count leaves out the public sandbox's visitors, as the reports do.
+    """
     counts = (
         select(enrollments.c.cohort_id, func.count().label("n"))
+        .select_from(enrollments.join(learners, learners.c.id == enrollments.c.learner_id))
+        .where(not_sandbox_learner())
         .group_by(enrollments.c.cohort_id)
         .subquery()
     )
@@ -295,6 +312,16 @@ async def set_status(conn: AsyncConnection, cohort: CohortInfo, status: str) -> 
     return bool(result.rowcount)
 
 
+async def set_open_to_sandbox(conn: AsyncConnection, cohort: CohortInfo, value: bool) -> bool:
+    """Open or close a cohort to the public /sandbox; False when it already was so."""
+    result = await conn.execute(
+        cohorts.update()
+        .where(cohorts.c.id == cohort.id, cohorts.c.open_to_sandbox != value)
+        .values(open_to_sandbox=value)
+    )
+    return bool(result.rowcount)
+
+
 async def update_schedule(
     conn: AsyncConnection,
     cohort: CohortInfo,
@@ -318,10 +345,19 @@ async def update_schedule(
 
 
 async def cohort_report(
-    conn: AsyncConnection, cohort: CohortInfo, *, with_learners: bool = False
+    conn: AsyncConnection,
+    cohort: CohortInfo,
+    *,
+    with_learners: bool = False,
+    include_sandbox: bool = False,
 ) -> CohortReport:
-    """Learners by status, enrollments by status and lessons completed, from the tables."""
+    """Learners by status, enrollments by status and lessons completed, from the tables.
+
+    The public sandbox's visitors are left out unless `include_sandbox`.
+    """
     mine = enrollments.c.cohort_id == cohort.id
+    if not include_sandbox:
+        mine = mine & not_sandbox_learner()
     joined = enrollments.join(learners, learners.c.id == enrollments.c.learner_id)
     by_learner = await conn.execute(
         select(learners.c.status, func.count())
@@ -330,18 +366,21 @@ async def cohort_report(
         .group_by(learners.c.status)
     )
     by_enrollment = await conn.execute(
-        select(enrollments.c.status, func.count()).where(mine).group_by(enrollments.c.status)
+        select(enrollments.c.status, func.count())
+        .select_from(joined)
+        .where(mine)
+        .group_by(enrollments.c.status)
     )
     # A lesson completed twice (e.g. after a re-push) counts once per learner.
-    completed = (
-        select(events.c.learner_key, events.c.lesson_id)
-        .where(
-            events.c.cohort_id == cohort.id,
-            events.c.type == EventType.LESSON_COMPLETED.value,
-        )
-        .distinct()
-        .subquery()
+    completed_query = select(events.c.learner_key, events.c.lesson_id).where(
+        events.c.cohort_id == cohort.id,
+        events.c.type == EventType.LESSON_COMPLETED.value,
     )
+    if not include_sandbox:
+        completed_query = completed_query.where(
+            or_(events.c.channel.is_(None), events.c.channel != ChannelName.SANDBOX.value)
+        )
+    completed = completed_query.distinct().subquery()
     per_lesson = await conn.execute(
         select(completed.c.lesson_id, func.count()).group_by(completed.c.lesson_id)
     )

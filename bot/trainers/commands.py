@@ -271,6 +271,12 @@ def cohort_group() -> None:
 )
 @click.option("--time-zone", required=True, help="The cohort's default IANA zone.")
 @click.option("--owner", "owner_email", help="Admins: the trainer who owns it (default: you).")
+@click.option(
+    "--sandbox",
+    "open_to_sandbox",
+    is_flag=True,
+    help="Let visitors of the public /sandbox join it (to try a course out).",
+)
 @_schedule_options
 @_bot_username
 @_acting
@@ -279,6 +285,7 @@ def cohort_create(
     course_ids: tuple[str, ...],
     time_zone: str,
     owner_email: str | None,
+    open_to_sandbox: bool,
     bot_username: str | None,
     as_email: str | None,
     start_date: datetime | None,
@@ -306,11 +313,14 @@ def cohort_create(
             time_zone=time_zone,
             schedule=plan,
             start_date=_day(start_date),
+            open_to_sandbox=open_to_sandbox,
         )
 
     cohort = _run(settings, ui, lambda engine: _in_transaction(engine, as_email, step))
     click.echo(ui.gettext("cohort %(id)s created: %(name)s", id=str(cohort.id), name=cohort.name))
     click.echo(ui.gettext("join code: %(code)s", code=cohort.join_code))
+    if cohort.open_to_sandbox:
+        click.echo(ui.gettext("open to the sandbox: visitors of /sandbox can join it"))
     link = cohort.deep_link(bot_username)
     click.echo(
         ui.gettext("telegram link: %(link)s", link=link)
@@ -367,10 +377,19 @@ def cohort_list(as_email: str | None) -> None:
 @cohort_group.command("show")
 @click.argument("cohort")
 @click.option("--learners", "with_learners", is_flag=True, help="List every learner too.")
+@click.option(
+    "--include-sandbox",
+    is_flag=True,
+    help="Count the public /sandbox's visitors too (left out by default).",
+)
 @_bot_username
 @_acting
 def cohort_show(
-    cohort: str, with_learners: bool, bot_username: str | None, as_email: str | None
+    cohort: str,
+    with_learners: bool,
+    include_sandbox: bool,
+    bot_username: str | None,
+    as_email: str | None,
 ) -> None:
     """Show a cohort, its learners by status, and their progress."""
 
@@ -378,7 +397,10 @@ def cohort_show(
         conn: AsyncConnection, user: UserRecord
     ) -> tuple[CohortInfo, cohort_store.CohortReport]:
         info = await cohort_store.cohort_for(conn, user, cohort)
-        return info, await cohort_store.cohort_report(conn, info, with_learners=with_learners)
+        report = await cohort_store.cohort_report(
+            conn, info, with_learners=with_learners, include_sandbox=include_sandbox
+        )
+        return info, report
 
     settings, ui = _setup()
     info, report = _run(settings, ui, lambda engine: _in_transaction(engine, as_email, step))
@@ -400,6 +422,12 @@ def cohort_show(
         (ui.gettext("time zone:"), ui.fragment(info.time_zone)),
         (ui.gettext("start:"), ui.date(info.start_date)),
         (ui.gettext("schedule:"), describe_schedule(ui, info.schedule)),
+        (
+            ui.gettext("sandbox:"),
+            ui.gettext("open (visitors of /sandbox can join)")
+            if info.open_to_sandbox
+            else ui.gettext("closed (/sandbox cannot join)"),
+        ),
     ]
     width = max(len(label) for label, _ in fields) + 1
     for label, value in fields:
@@ -506,6 +534,39 @@ def cohort_pause(cohort: str, as_email: str | None) -> None:
 def cohort_resume(cohort: str, as_email: str | None) -> None:
     """Resume a paused cohort."""
     _set_status(cohort, as_email, "active")
+
+
+@cohort_group.command("sandbox")
+@click.argument("cohort")
+@click.argument("state", type=click.Choice(["on", "off"]))
+@_acting
+def cohort_sandbox(cohort: str, state: str, as_email: str | None) -> None:
+    """Open (on) or close (off) a cohort to visitors of the public /sandbox."""
+    value = state == "on"
+
+    async def step(conn: AsyncConnection, user: UserRecord) -> tuple[CohortInfo, bool]:
+        info = await cohort_store.cohort_for(conn, user, cohort)
+        return info, await cohort_store.set_open_to_sandbox(conn, info, value)
+
+    settings, ui = _setup()
+    info, changed = _run(settings, ui, lambda engine: _in_transaction(engine, as_email, step))
+    if value:
+        message = (
+            ui.gettext("cohort %(cohort)s is open to the sandbox", cohort=info.name)
+            if changed
+            else ui.gettext(
+                "cohort %(cohort)s is open to the sandbox (it already was)", cohort=info.name
+            )
+        )
+    else:
+        message = (
+            ui.gettext("cohort %(cohort)s is closed to the sandbox", cohort=info.name)
+            if changed
+            else ui.gettext(
+                "cohort %(cohort)s is closed to the sandbox (it already was)", cohort=info.name
+            )
+        )
+    click.echo(message)
 
 
 @cohort_group.command("import")

@@ -18,6 +18,7 @@ from bot.domain import ChannelName
 from bot.web.health import health_routes
 from bot.web.protocols import DialogueLike, TranslationsLike, UiCatalogsLike
 from bot.web.sandbox import sandbox_routes
+from bot.web.sandbox_limits import SandboxLimits
 from bot.web.store_errors import store_error_handlers
 
 __all__ = ["DialogueLike", "TranslationsLike", "UiCatalogsLike", "create_app"]
@@ -31,12 +32,17 @@ def create_app(
     channels: Mapping[ChannelName, Channel],
     engine: AsyncEngine,
     ui: UiCatalogsLike,
-    sandbox_enabled: bool = True,
+    sandbox_enabled: bool = False,
+    sandbox_limits: SandboxLimits | None = None,
     sms_max_segments: int = 3,
     extra_routes: Sequence[BaseRoute] = (),
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
 ) -> Starlette:
-    """Build the Starlette app; `/sandbox` needs a `SandboxChannel` under `ChannelName.SANDBOX`."""
+    """Build the Starlette app; `/sandbox` needs a `SandboxChannel` under `ChannelName.SANDBOX`.
+
+    The sandbox is public and anonymous: it is served only when `sandbox_enabled`
+    (`Settings.sandbox_enabled`); otherwise `/sandbox`, its API and its assets are 404.
+    """
     routes: list[BaseRoute] = [*health_routes(engine)]
     if sandbox_enabled:
         sandbox = channels.get(ChannelName.SANDBOX)
@@ -48,6 +54,7 @@ def create_app(
             sandbox=sandbox,
             ui=ui,
             sms_max_segments=sms_max_segments,
+            limits=sandbox_limits,
         )
         routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
     # Provider webhooks (/webhooks/telegram, /webhooks/twilio/...) come from their channels.

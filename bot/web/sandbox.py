@@ -21,6 +21,7 @@ from bot.domain import ChannelName, InboundMessage, OutboundMessage, RenderedMes
 from bot.lessons.render import render
 from bot.web.locale import negotiate
 from bot.web.protocols import DialogueLike, UiCatalogsLike
+from bot.web.sandbox_limits import SandboxLimits, TokenBuckets, client_key, retry_after
 from bot.web.sandbox_page import render_sandbox_page
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,15 @@ ADDRESS_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{7,63}")
 MAX_TEXT_CHARS = 400
 MAX_PAYLOAD_BYTES = 64
 MAX_BODY_BYTES = 4096
+MAX_AFTER = 10**18  # far past any cursor; keeps the cursor a plain 64-bit number
 MAX_POLL_SECONDS = 25.0
+JSON_TYPE = "application/json"
+_ASCII_DIGITS = re.compile(r"[0-9]{1,18}")
+_SECONDS = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,6})?")
+# C0 controls but tab and newlines, and DEL: no keyboard types them, and PostgreSQL
+# refuses NUL in text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+FULL_RETRY_SECONDS = 60
 PREVIEW_CHANNELS = (ChannelName.TELEGRAM, ChannelName.SMS)
 # The page is public: nothing but our own script and style runs on it; lesson images may
 # come from any https host.
@@ -74,10 +83,22 @@ def sandbox_routes(
     sandbox: SandboxChannel,
     ui: UiCatalogsLike,
     sms_max_segments: int = 3,
+    limits: SandboxLimits | None = None,
 ) -> list[Route]:
-    """The page and the message API of the chat simulator."""
+    """The page and the message API of the chat simulator, rate-limited per client."""
+    limits = limits or SandboxLimits()
+    per_client = TokenBuckets(limits.per_client)
+    per_address = TokenBuckets(limits.messages_per_address)
+    new_per_client = TokenBuckets(limits.new_conversations_per_client)
+
+    def throttled(request: Request) -> Response | None:
+        wait = per_client.take(client_key(request))
+        return _too_many("requests from your connection", wait) if wait else None
 
     async def page(request: Request) -> Response:
+        refused = throttled(request)
+        if refused is not None:
+            return refused
         locales = list(ui.available_locales())
         locale = negotiate(
             request.query_params.get("lang"),
@@ -98,10 +119,29 @@ def sandbox_routes(
         return HTMLResponse(html, headers=headers)
 
     async def post_message(request: Request) -> Response:
+        refused = throttled(request)
+        if refused is not None:
+            return refused
         try:
             body = parse_send_request(await _read_json(request))
         except InputError as error:
             return error.response()
+        wait = per_address.take(body.address)
+        if wait:
+            return _too_many("messages in this conversation", wait)
+        if not sandbox.knows(body.address):
+            wait = new_per_client.take(client_key(request))
+            if wait:
+                return _too_many("new conversations from your connection", wait)
+            if not sandbox.start_conversation(body.address):
+                return JSONResponse(
+                    {
+                        "error": "the sandbox is full; try again in a few minutes",
+                        "field": None,
+                    },
+                    status_code=503,
+                    headers={"Retry-After": str(FULL_RETRY_SECONDS)},
+                )
         after = sandbox.cursor if body.after is None else body.after
         sandbox.record_inbound(body.address, _shown_text(sandbox, body))
         inbound = InboundMessage(
@@ -128,6 +168,9 @@ def sandbox_routes(
         return _entries_response(sandbox.transcript(body.address, after), after)
 
     async def poll_messages(request: Request) -> Response:
+        refused = throttled(request)
+        if refused is not None:
+            return refused
         params = request.query_params
         try:
             address = _address(params.get("address"))
@@ -151,26 +194,29 @@ def parse_send_request(body: object) -> SendRequest:
         raise InputError("body", "expected a JSON object")
     unknown = sorted(set(body) - {"address", "text", "payload", "after"})
     if unknown:
-        raise InputError(unknown[0], "unknown field")
+        # Named as typed, but escaped and short: the name is the client's, not ours.
+        raise InputError(ascii(unknown[0])[1:-1][:40], "unknown field")
     address = _address(body.get("address"))
     text = body.get("text")
     if text is not None:
         if not isinstance(text, str):
             raise InputError("text", "expected a string or null")
-        text = text.strip()
+        text = _valid_text("text", text).strip()
         if len(text) > MAX_TEXT_CHARS:
             raise InputError("text", f"at most {MAX_TEXT_CHARS} characters, got {len(text)}")
     payload = body.get("payload")
     if payload is not None:
         if not isinstance(payload, str):
             raise InputError("payload", "expected a string or null")
-        size = len(payload.encode("utf-8"))
+        size = len(_valid_text("payload", payload).encode("utf-8"))
         if size > MAX_PAYLOAD_BYTES:
             raise InputError("payload", f"at most {MAX_PAYLOAD_BYTES} bytes, got {size}")
     if not text and not payload:
         raise InputError("text", "either text or payload must be non-empty")
     after = body.get("after")
-    if after is not None and (isinstance(after, bool) or not isinstance(after, int) or after < 0):
+    if after is not None and (
+        isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= MAX_AFTER
+    ):
         raise InputError("after", "expected a non-negative integer or null")
     return SendRequest(address=address, text=text or None, payload=payload or None, after=after)
 
@@ -238,9 +284,15 @@ def _shown_text(sandbox: SandboxChannel, body: SendRequest) -> str:
 
 
 async def _read_json(request: Request) -> object:
+    """The JSON body, refused unread when declared too large and cut off past the cap."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared and not _ASCII_DIGITS.fullmatch(declared):
+        raise InputError("Content-Length", "expected a number of bytes")
+    if declared and int(declared) > MAX_BODY_BYTES:
         raise InputError("body", f"at most {MAX_BODY_BYTES} bytes", status_code=413)
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type and media_type != JSON_TYPE:
+        raise InputError("Content-Type", f"expected {JSON_TYPE}", status_code=415)
     chunks = bytearray()
     async for chunk in request.stream():
         chunks += chunk
@@ -248,8 +300,35 @@ async def _read_json(request: Request) -> object:
             raise InputError("body", f"at most {MAX_BODY_BYTES} bytes", status_code=413)
     try:
         return json.loads(chunks.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError("body", f"not valid UTF-8 JSON: {exc}") from exc
+    except UnicodeDecodeError:
+        raise InputError("body", "not valid UTF-8") from None
+    except RecursionError:
+        raise InputError("body", "JSON nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        raise InputError("body", f"not valid JSON: {exc.msg} at character {exc.pos}") from None
+    except ValueError:  # e.g. an integer over Python's digit limit
+        raise InputError("body", "not valid JSON") from None
+
+
+def _valid_text(field: str, value: str) -> str:
+    """`value` if it is text we can store and send back: UTF-8, no control characters."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate ("\ud800") decodes from JSON but can be neither stored nor sent.
+        raise InputError(field, "not valid Unicode text (a lone surrogate)") from None
+    if _CONTROL.search(value):
+        raise InputError(field, "control characters are not allowed")
+    return value
+
+
+def _too_many(what: str, wait: float) -> JSONResponse:
+    seconds = retry_after(wait)
+    return JSONResponse(
+        {"error": f"too many {what}; try again in {seconds} s", "field": None},
+        status_code=429,
+        headers={"Retry-After": seconds},
+    )
 
 
 def _address(value: object) -> str:
@@ -262,18 +341,18 @@ def _address(value: object) -> str:
 
 
 def _non_negative_int(field: str, value: str) -> int:
-    if not value.isdigit() or len(value) > 18:
-        raise InputError(field, f"expected a non-negative integer, got {value[:20]!r}")
+    # ASCII digits only: str.isdigit() and int() also take "²" and "٣", and disagree on them.
+    if not _ASCII_DIGITS.fullmatch(value):
+        raise InputError(field, "expected a non-negative integer of at most 18 digits 0-9")
     return int(value)
 
 
 def _timeout(value: str | None) -> float:
     if value is None:
         return MAX_POLL_SECONDS
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise InputError("timeout", f"expected seconds, got {value[:20]!r}") from None
+    if not _SECONDS.fullmatch(value):
+        raise InputError("timeout", "expected seconds, such as 25 or 0.5")
+    seconds = float(value)
     if not 0 <= seconds <= MAX_POLL_SECONDS:
         raise InputError("timeout", f"expected 0 to {MAX_POLL_SECONDS:g} seconds")
     return seconds

@@ -37,6 +37,8 @@ def render_sandbox_page(
         "messagesUrl": messages_url,
         "strings": {
             "sendFailed": t.gettext("The message could not be sent. Please try again."),
+            "tooMany": t.gettext("Too many messages. Please wait a moment and try again."),
+            "busy": t.gettext("The sandbox is busy. Please try again in a few minutes."),
             "reconnecting": t.gettext("Connection lost. Reconnecting…"),
             "segments": t.gettext("SMS segments: %(count)s"),
             "image": t.gettext("Image"),

@@ -235,3 +235,53 @@ async def test_cohort_ids_keep_only_those_cohorts(engine: AsyncEngine) -> None:
 
     assert (count, {row["cohort_id"] for row in rows}) == (2, {"2"})
     assert none_count == 0  # a trainer without cohorts exports nothing
+
+
+async def seed_sandbox_visitor(engine: AsyncEngine) -> dict[str, Any]:
+    """A /sandbox visitor who joined cohort 1 and answered, beside the seeded learners."""
+    async with engine.begin() as conn:
+        visitor = await insert_learner(conn, channel="sandbox", address="web-0123456789abcdef")
+        await append_events(
+            conn,
+            [
+                EventRow(
+                    type=event_type,
+                    learner_key=visitor["learner_key"],
+                    cohort_id=1,
+                    course_id="digital-skills",
+                    channel=ChannelName.SANDBOX,
+                    occurred_at=datetime(2024, 5, 2, 9, 0, tzinfo=UTC),
+                )
+                for event_type in (EventType.ENROLLED, EventType.ANSWERED)
+            ],
+        )
+    return visitor
+
+
+async def test_sandbox_learners_and_their_events_are_left_out_by_default(
+    engine: AsyncEngine,
+) -> None:
+    await seed(engine)
+    visitor = await seed_sandbox_visitor(engine)
+
+    count, _, rows = await export(engine)
+    cohort_count, _, cohort_rows = await export(engine, cohort_id=1)
+
+    assert count == 3 and cohort_count == 1
+    sandbox_pseudonym = pseudonym(KEY, visitor["learner_key"])
+    assert sandbox_pseudonym not in {row["learner"] for row in rows + cohort_rows}
+    assert {row["channel"] for row in rows} == {"telegram", "sms"}
+
+
+async def test_include_sandbox_adds_them_back(engine: AsyncEngine) -> None:
+    await seed(engine)
+    visitor = await seed_sandbox_visitor(engine)
+
+    count, _, rows = await export(engine, include_sandbox=True)
+
+    assert count == 5
+    visitor_rows = [r for r in rows if r["learner"] == pseudonym(KEY, visitor["learner_key"])]
+    assert [(r["event"], r["channel"]) for r in visitor_rows] == [
+        ("enrolled", "sandbox"),
+        ("answered", "sandbox"),
+    ]

@@ -41,20 +41,72 @@ async def test_transcript_keeps_only_the_last_messages_of_an_address() -> None:
     ]
 
 
-async def test_least_recently_active_address_is_forgotten_first() -> None:
-    channel = SandboxChannel(max_addresses=2)
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_when_full_the_conversation_idle_longest_makes_room() -> None:
+    clock = Clock()
+    channel = SandboxChannel(max_addresses=2, idle_seconds=60, clock=clock)
 
     await channel.send(message("alice-001", "a"))
     await channel.send(message("bob-00001", "b"))
+    clock.now += 30
     await channel.send(message("alice-001", "a again"))  # alice is now the most recent
+    clock.now += 31  # bob has been quiet for 61 s, alice for 31 s
     await channel.send(message("carol-001", "c"))
 
     assert channel.addresses() == ["alice-001", "carol-001"]
     assert channel.transcript("bob-00001") == []
 
 
-async def test_cursor_never_goes_back_when_a_forgotten_address_returns() -> None:
+async def test_when_full_of_live_conversations_a_new_one_is_refused_not_evicting() -> None:
+    clock = Clock()
+    channel = SandboxChannel(max_addresses=2, idle_seconds=60, clock=clock)
+    await channel.send(message("alice-001", "a"))
+    await channel.send(message("bob-00001", "b"))
+    clock.now += 59
+
+    started = channel.start_conversation("carol-001")
+    result = await channel.send(message("dave-0001", "to nobody"))
+
+    assert started is False
+    assert result.provider_message_id  # dropped, but answered like a send
+    assert channel.addresses() == ["alice-001", "bob-00001"]
+    assert [e.message.text for e in channel.transcript("alice-001")] == ["a"]
+    assert channel.start_conversation("alice-001") is True  # a known one always goes on
+
+
+async def test_polling_a_fresh_address_starts_no_conversation() -> None:
     channel = SandboxChannel(max_addresses=1)
+    await channel.send(message("alice-001", "a"))
+
+    for number in range(50):
+        assert await channel.wait_for(f"poller-{number:04}", 0, timeout=0) == []
+
+    assert channel.addresses() == ["alice-001"]
+
+
+async def test_a_poll_before_the_first_message_wakes_when_it_comes() -> None:
+    channel = SandboxChannel()
+
+    async def first_message() -> None:
+        await asyncio.sleep(0.02)
+        await channel.send(message("alice-001", "Welcome"))
+
+    entries, _ = await asyncio.gather(channel.wait_for("alice-001", 0, 5), first_message())
+
+    assert [e.message.text for e in entries] == ["Welcome"]
+
+
+async def test_cursor_never_goes_back_when_a_forgotten_address_returns() -> None:
+    channel = SandboxChannel(max_addresses=1, idle_seconds=0)
     await channel.send(message("alice-001", "a"))
     await channel.send(message("bob-00001", "b"))  # forgets alice
 

@@ -151,3 +151,38 @@ async def test_0005_gives_existing_deliveries_no_parts_sent_and_reverts(database
         assert "parts_sent" not in columns and kept == 1
     finally:
         await engine.dispose()
+
+
+async def test_0006_opens_only_the_demo_cohort_to_the_sandbox_and_reverts(
+    database_url: str,
+) -> None:
+    await asyncio.to_thread(migrate.upgrade, database_url, "0005")
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            for code in ("DEMO", "NBO234"):
+                await conn.execute(
+                    text(
+                        "INSERT INTO cohorts (name, join_code, course_ids, time_zone, pacing,"
+                        " status, created_at) VALUES (:code, :code, '[]', 'UTC', 'self_paced',"
+                        " 'active', :now)"
+                    ).bindparams(code=code, now=datetime.now(UTC))
+                )
+        await asyncio.to_thread(migrate.upgrade, database_url)
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT join_code, open_to_sandbox FROM cohorts ORDER BY join_code")
+            )
+            opened = {code: bool(flag) for code, flag in rows}
+        assert opened == {"DEMO": True, "NBO234": False}
+
+        await asyncio.to_thread(migrate.downgrade, database_url, "0005")
+
+        async with engine.connect() as conn:
+            columns = await conn.run_sync(
+                lambda sync: {c["name"] for c in inspect(sync).get_columns("cohorts")}
+            )
+            kept = (await conn.execute(text("SELECT count(*) FROM cohorts"))).scalar_one()
+        assert "open_to_sandbox" not in columns and kept == 2
+    finally:
+        await engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -13,8 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels.base import Channel
 from bot.channels.sandbox import SandboxChannel
+from bot.config import Settings
 from bot.domain import ChannelName, InboundMessage, OutboundMessage
 from bot.i18n import UiCatalogs
+from bot.runtime import Runtime, build_runtime, ensure_demo_cohort
 from bot.store.db import create_engine
 from bot.store.tables import metadata
 from bot.web.app import create_app
@@ -93,7 +96,49 @@ async def client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client talking to the app in-process."""
     channels: dict[ChannelName, Channel] = {ChannelName.SANDBOX: sandbox}
-    app = create_app(dialogue=dialogue, channels=channels, engine=sqlite_engine, ui=ui)
+    app = create_app(
+        dialogue=dialogue, channels=channels, engine=sqlite_engine, ui=ui, sandbox_enabled=True
+    )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Served:
+    """The real runtime as `learnbot serve` builds it with LEARNBOT_DEMO=1, and a client."""
+
+    runtime: Runtime
+    http: httpx.AsyncClient
+
+    async def post(self, address: str, **body: object) -> httpx.Response:
+        """POST /sandbox/messages for `address`."""
+        return await self.http.post("/sandbox/messages", json={"address": address, **body})
+
+    async def say(self, address: str, text: str) -> list[str]:
+        """The bot's replies to `text`, from a 200 answer."""
+        response = await self.post(address, text=text)
+        assert response.status_code == 200, response.text
+        return [m["text"] for m in response.json()["messages"] if not m["from_learner"]]
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    """Shipped courses and catalogs, a migrated SQLite file, the demo cohort, the sandbox on."""
+    environ = {
+        "LEARNBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'served.db'}",
+        "LEARNBOT_LESSONS_DIR": str(ROOT / "lessons"),
+        "LEARNBOT_LOCALES_DIR": str(ROOT / "locales"),
+        "LEARNBOT_DEMO": "1",
+    }
+    runtime = await build_runtime(Settings.from_env(environ, env_file=None))
+    try:
+        await ensure_demo_cohort(runtime)
+        transport = httpx.ASGITransport(app=runtime.app())
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield Served(runtime, http)
+    finally:
+        await runtime.close()

@@ -59,7 +59,9 @@ async def server_url(
     """The app served by uvicorn on a free loopback port, in this event loop."""
     dialogue.reply = welcome
     channels: dict[ChannelName, Channel] = {ChannelName.SANDBOX: SandboxChannel()}
-    app = create_app(dialogue=dialogue, channels=channels, engine=sqlite_engine, ui=ui)
+    app = create_app(
+        dialogue=dialogue, channels=channels, engine=sqlite_engine, ui=ui, sandbox_enabled=True
+    )
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())

@@ -110,4 +110,6 @@ def test_sandbox_needs_a_sandbox_channel(
     dialogue: FakeDialogue, sqlite_engine: AsyncEngine, ui: UiCatalogs
 ) -> None:
     with pytest.raises(ValueError, match=r"needs a SandboxChannel under ChannelName\.SANDBOX"):
-        create_app(dialogue=dialogue, channels={}, engine=sqlite_engine, ui=ui)
+        create_app(
+            dialogue=dialogue, channels={}, engine=sqlite_engine, ui=ui, sandbox_enabled=True
+        )

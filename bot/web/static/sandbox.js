@@ -127,7 +127,8 @@
       const data = await response.json();
       if (!response.ok) {
         console.warn("sandbox: send refused", data);
-        status.textContent = strings.sendFailed;
+        status.textContent = response.status === 429 ? strings.tooMany
+          : response.status === 503 ? strings.busy : strings.sendFailed;
         return false;
       }
       addEntries(data.messages);
