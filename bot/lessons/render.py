@@ -183,6 +183,8 @@ def question_message(
     """Question `index` (0-based) of a localized lesson, with buttons or reply hints."""
     question = lesson.questions[index]
     text_only = channel not in BUTTON_CHANNELS
+    # Blank lines set the choices apart; on SMS each costs a character of a paid segment.
+    gap = [] if channel == ChannelName.SMS else [""]
     lines: list[str] = []
     total = len(lesson.questions)
     if total > 1:
@@ -205,7 +207,7 @@ def question_message(
     elif isinstance(question, MultipleSelect):
         # Several answers cannot be one button press: numbered lines on every channel.
         options = tuple(Button(option.text, "") for option in question.options)
-        lines.extend(["", *numbered_lines(options, locale), ""])
+        lines.extend([*gap, *numbered_lines(options, locale), *gap])
         lines.append(
             ui.gettext("Reply with every number that applies, e.g. {example}").format(
                 example=isolate("1,3", locale)
@@ -223,7 +225,7 @@ def question_message(
         # Number the choices here, before the hint; the buttons stay on the message so the
         # reply "2" maps to buttons[1], and `numbered=False` keeps render from repeating them.
         if not isinstance(question, Rating):  # "1) 1 ... 5) 5" would only cost more
-            lines.extend(["", *numbered_lines(buttons, locale), ""])
+            lines.extend([*gap, *numbered_lines(buttons, locale), *gap])
         if hint:
             lines.append(hint)
     return OutboundMessage(

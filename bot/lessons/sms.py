@@ -155,16 +155,20 @@ def split_messages(text: str, max_segments: int) -> list[str]:
 
     Separate messages are cheaper than one long one when each fits a single segment (160
     septets, 70 UCS-2 units, against 153 and 67 per part of a concatenated one), so a text
-    may be split even when it would fit in one message. Among the splits costing fewest
-    segments, it takes the one with fewest cuts inside a sentence, then the fewest messages;
-    a word is cut only when it is itself too long for one message.
+    may be split even when it would fit in one message. Messages end at sentence ends or
+    line breaks (a learner reads each SMS on its own: "2) Understand the" alone would be a
+    wrong option); among those splits it takes the one costing fewest segments, then the
+    fewest messages. Only a sentence too long for one message is cut between words, and only
+    a word too long for one message inside it.
     """
     if max_segments < 1:
         raise ValueError("max_segments must be at least 1")
     text = text.strip()
     if segment_count(text) <= 1:
         return [text]
-    cheapest = _cheapest_split(text, max_segments)
+    cheapest = _cheapest_split(text, max_segments, words=False)
+    if cheapest is None:
+        cheapest = _cheapest_split(text, max_segments, words=True)
     if cheapest is not None:
         return cheapest
     parts: list[str] = []
@@ -225,9 +229,12 @@ def _after_sentence(text: str, space: re.Match[str]) -> bool:
     return "\n" in space.group() or before.endswith(tuple(_SENTENCE_STOPS))
 
 
-def _cheapest_split(text: str, max_segments: int) -> list[str] | None:
-    """The split of fewest (segments, cuts inside sentences, messages); None if none fits."""
-    cuts = _cut_points(text)
+def _cheapest_split(text: str, max_segments: int, *, words: bool) -> list[str] | None:
+    """The split of fewest (segments, cuts inside sentences, messages); None if none fits.
+
+    Without `words`, only sentence ends and line breaks are cut points.
+    """
+    cuts = [cut for cut in _cut_points(text) if words or not cut[2]]
     starts = [0, *(start for _, start, _ in cuts)]
     ends = [*(end for end, _, _ in cuts), len(text)]
     inside = [*(word for _, _, word in cuts), False]
