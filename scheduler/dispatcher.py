@@ -474,7 +474,9 @@ class Dispatcher:
         limiter = self.limiter(channel_name)
         skip = outcome.row.parts_sent
         for message in messages:
-            for part in render(message, sms_max_segments=self.sms_max_segments, sms_fold=self.sms_fold):
+            for part in render(
+                message, sms_max_segments=self.sms_max_segments, sms_fold=self.sms_fold
+            ):
                 if skip:
                     # Sent by an earlier attempt: the learner has it. (Rendering is the same
                     # each time for the same lesson, locale and settings.)

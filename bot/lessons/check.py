@@ -98,9 +98,7 @@ def check(
                 continue
             for lesson_id, lesson in loaded.lessons.items():
                 localized = translations.localize(lesson, locale)
-                cost = sms_cost(
-                    localized, locale, ui, max_segments=sms_max_segments, fold=sms_fold
-                )
+                cost = sms_cost(localized, locale, ui, max_segments=sms_max_segments, fold=sms_fold)
                 course_report.sms[(lesson_id, locale)] = cost
                 budget = segment_budget(loaded.course, lesson, locale)
                 if budget is not None and cost.segments > budget:
