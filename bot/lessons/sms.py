@@ -146,8 +146,16 @@ def folds(locale: str, fold_locales: Collection[str]) -> bool:
 
 
 def sms_text(text: str, locale: str, fold_locales: Collection[str] = DEFAULT_SMS_FOLD) -> str:
-    """The text an SMS in `locale` carries: folded to GSM-7, or with only typography replaced."""
-    return fold_to_gsm7(text) if folds(locale, fold_locales) else gsm_friendly(text)
+    """The text an SMS in `locale` carries: folded to GSM-7, or with only typography replaced.
+
+    A text that stays UCS-2 even folded (it holds Arabic or an emoji) keeps its accents: they
+    cost nothing more there, and "Français" in a language menu stays spelt as its speakers do.
+    """
+    friendly = gsm_friendly(text)
+    if not folds(locale, fold_locales):
+        return friendly
+    folded = fold_to_gsm7(friendly)
+    return folded if is_gsm7(folded) else friendly
 
 
 def split_messages(text: str, max_segments: int) -> list[str]:

@@ -229,10 +229,15 @@ def test_split_never_cuts_a_line_between_words_to_save_a_segment() -> None:
 
 
 def test_split_cuts_a_ucs2_message_where_it_costs_least() -> None:
-    sentence = "ب" * 60 + "."
-    text = " ".join([sentence] * 3)  # 185 units: 3 segments as one message, 3 as three
+    sentence = "ب" * 67 + "."
+    text = f"{sentence} {sentence}"  # 137 units: 67 + 67 + 3 as one message
+    assert segment_count(text) == 3
 
-    parts = split_messages(text, 3)
+    assert split_messages(text, 3) == [sentence, sentence]  # 68 + 68: one segment each
 
-    assert sum(segment_count(part) for part in parts) == 3
-    assert all(part.endswith(".") for part in parts)
+
+def test_a_text_that_stays_ucs2_keeps_its_accents() -> None:
+    menu = "Choose your language:\n1) English\n2) Français\n3) Português\n4) العربية"
+
+    assert sms_text(menu, "en") == menu  # Arabic needs UCS-2 anyway: folding would save nothing
+    assert sms_text("Ação 👍", "pt") == "Ação 👍"
