@@ -102,16 +102,22 @@ def check(
                 course_report.sms[(lesson_id, locale)] = cost
                 budget = segment_budget(loaded.course, lesson, locale)
                 if budget is not None and cost.segments > budget:
-                    report.warnings.append(
-                        LessonIssue(
-                            loaded.files[lesson_id],
-                            0,
-                            "sms_segment_budget",
-                            f"{locale}: {cost.segments} SMS segments, over the budget of {budget}",
-                        )
-                    )
+                    report.warnings.append(_over_budget(loaded, lesson_id, locale, cost, budget))
         report.courses.append(course_report)
     return report
+
+
+def _over_budget(
+    loaded: LoadedCourse, lesson_id: str, locale: str, cost: SmsCost, budget: int
+) -> LessonIssue:
+    # Located where the budget is set: the lesson's own, else the course's (naming the lesson).
+    field_path = ("sms_segment_budget",)
+    over = f"{locale}: {cost.segments} SMS segments, over the budget of {budget}"
+    if loaded.lessons[lesson_id].sms_segment_budget is not None:
+        source = loaded.sources[lesson_id]
+        return LessonIssue(source.file, source.line(field_path), field_path[0], over)
+    source = loaded.sources["course"]
+    return LessonIssue(source.file, source.line(field_path), field_path[0], f"{lesson_id}: {over}")
 
 
 def format_report(report: CheckReport) -> list[str]:

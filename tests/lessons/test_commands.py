@@ -279,8 +279,8 @@ def test_check_warns_over_the_course_budget_and_strict_fails(workspace: Workspac
 
     assert result.exit_code == 0, result.output
     warning = (
-        f"{workspace.course / LESSON_1}: sms_segment_budget: ar: 8 SMS segments, "
-        "over the budget of 7"
+        f"{workspace.course / 'course.yaml'}:6: sms_segment_budget: know-your-users: ar: "
+        "8 SMS segments, over the budget of 7"
     )
     assert warning in result.output
     assert "2 warning(s): OK" in result.output  # both lessons cost 8 in Arabic
@@ -298,9 +298,14 @@ def test_a_lesson_budget_overrides_the_course_budget(workspace: Workspace) -> No
     result = run(workspace, "check", "--strict")
 
     assert result.exit_code == 1
-    assert "01-know-your-users.yaml: sms_segment_budget" not in result.output
-    assert "02-open-data.yaml: sms_segment_budget: en: 4 SMS segments, over the budget of 3" in (
-        result.output
+    assert "know-your-users: en: 4 SMS segments" not in result.output
+    assert (
+        "course.yaml:6: sms_segment_budget: open-data: en: 4 SMS segments, over the budget of 3"
+    ) in result.output
+    workspace.edit(LESSON_1, "sms_segment_budget: 20\n", "sms_segment_budget: {default: 3}\n")
+    lesson_own = run(workspace, "check")
+    assert f"{LESSON_1}:6: sms_segment_budget: fr: 4 SMS segments, over the budget of 3" in (
+        lesson_own.output
     )
 
 
