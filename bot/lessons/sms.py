@@ -233,7 +233,7 @@ def _cut_points(text: str) -> list[tuple[int, int, bool]]:
 
 
 def _after_sentence(text: str, space: re.Match[str]) -> bool:
-    before = text[: space.start()].rstrip(_CLOSING)
+    before = text[max(0, space.start() - 8) : space.start()].rstrip(_CLOSING)  # a few quotes
     return "\n" in space.group() or before.endswith(tuple(_SENTENCE_STOPS))
 
 
