@@ -96,3 +96,14 @@ def test_channel_and_scheduling_settings(dirs: dict[str, str]) -> None:
     assert settings.twilio_whatsapp_templates == {"fr": sid, "sw": sid}
     assert settings.misfire_grace.total_seconds() == 5400
     assert settings.telegram_api_url == "https://api.telegram.org/bot"
+
+
+def test_sms_fold_lists_locales_or_none(dirs: dict[str, str]) -> None:
+    def fold(value: str) -> frozenset[str]:
+        return Settings.from_env({**dirs, "LEARNBOT_SMS_FOLD": value}, env_file=None).sms_fold
+
+    assert Settings.from_env(dirs, env_file=None).sms_fold == {"en", "es", "fr", "pt", "sw"}
+    assert fold("fr, pt-BR") == {"fr", "pt_BR"}
+    assert fold("none") == fold("") == frozenset()
+    with pytest.raises(ConfigError, match="LEARNBOT_SMS_FOLD: unknown locale 'xx'"):
+        fold("fr,xx")
