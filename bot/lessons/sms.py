@@ -113,7 +113,7 @@ def gsm_friendly(text: str) -> str:
     """Replace typographic quotes, dashes, ellipses, odd spaces and bullets with GSM-7 ones.
 
     Letters are left alone: real non-Latin scripts stay as they are, and so do accented
-    letters outside GSM-7 (ê, ç): changing spelling is the translator's decision.
+    letters outside GSM-7 (ê, ç); `fold_to_gsm7` respells those where a locale's policy says so.
     """
     # French guillemets enclose their text with (narrow) spaces; straight quotes do not.
     text = _GUILLEMET_OPEN.sub('"', text)
