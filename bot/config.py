@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.i18n import SHIPPED_LOCALES, parse_locale
+from bot.lessons.sms import DEFAULT_SMS_FOLD
 
 
 class ConfigError(ValueError):
@@ -66,6 +67,7 @@ class Settings:
     # locale -> approved WhatsApp content template SID ("your lesson is ready, reply 1")
     twilio_whatsapp_templates: Mapping[str, str] = field(default_factory=dict)
     sms_max_segments: int = 3
+    sms_fold: frozenset[str] = DEFAULT_SMS_FOLD  # locales whose SMS text is folded to GSM-7
     # Scheduling (the scheduling issue).
     misfire_grace: timedelta = timedelta(hours=6)
 
@@ -123,6 +125,7 @@ class Settings:
             sms_max_segments=_positive_int(
                 "LEARNBOT_SMS_MAX_SEGMENTS", get("LEARNBOT_SMS_MAX_SEGMENTS", "3")
             ),
+            sms_fold=_sms_fold(get("LEARNBOT_SMS_FOLD", ",".join(sorted(DEFAULT_SMS_FOLD)))),
             misfire_grace=_duration("LEARNBOT_MISFIRE_GRACE", get("LEARNBOT_MISFIRE_GRACE", "6h")),
         )
 
@@ -290,6 +293,14 @@ def _templates(value: str) -> dict[str, str]:
             )
         templates[_locale_of("TWILIO_WHATSAPP_TEMPLATES", locale.strip())] = sid.strip()
     return templates
+
+
+def _sms_fold(value: str) -> frozenset[str]:
+    # "none" (or nothing) folds no locale: every SMS keeps its accents, at UCS-2's price.
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if items == ["none"]:
+        return frozenset()
+    return frozenset(_locale_of("LEARNBOT_SMS_FOLD", item.replace("-", "_")) for item in items)
 
 
 def _locale_of(name: str, value: str) -> str:

@@ -66,7 +66,13 @@ class Runtime:
 
     async def on_replies(self, replies: Sequence[OutboundMessage]) -> None:
         """Deliver what a webhook's turn returned directly (outbox channels return nothing)."""
-        await deliver(replies, self.channels, sms_max_segments=self.settings.sms_max_segments)
+        settings = self.settings
+        await deliver(
+            replies,
+            self.channels,
+            sms_max_segments=settings.sms_max_segments,
+            sms_fold=settings.sms_fold,
+        )
 
     @property
     def telegram(self) -> TelegramChannel | None:
@@ -159,6 +165,7 @@ def scheduler_lifespan(
             runtime.dialogue,
             limiters={name: limiter_for(name, settings) for name in runtime.channels},
             sms_max_segments=settings.sms_max_segments,
+            sms_fold=settings.sms_fold,
             runner=runtime.dialogue.runner,  # SQLite: claims and writes inline, like turns
         )
         runtime.dialogue.on_enqueued = dispatcher.wake  # replies queued by a turn go at once

@@ -20,7 +20,7 @@ import random
 import secrets
 import socket
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from itertools import count
@@ -43,6 +43,7 @@ from bot.domain import (
     SendResult,
 )
 from bot.lessons.render import render
+from bot.lessons.sms import DEFAULT_SMS_FOLD
 from bot.store.availability import StoreOutage, unavailable_reason
 from bot.store.db import utcnow
 from bot.store.deliveries import apply_failure, decode_messages
@@ -216,6 +217,7 @@ class Dispatcher:
         *,
         limiters: Mapping[ChannelName, Limiter] | None = None,
         sms_max_segments: int = 3,
+        sms_fold: Collection[str] = DEFAULT_SMS_FOLD,
         retry: RetryPolicy | None = None,
         lease: timedelta = timedelta(seconds=60),
         batch_size: int | None = None,
@@ -233,6 +235,7 @@ class Dispatcher:
         self.lessons = lessons
         self.limiters: dict[ChannelName, Limiter] = dict(limiters or {})
         self.sms_max_segments = sms_max_segments
+        self.sms_fold = sms_fold  # locales whose SMS text is folded to GSM-7
         self.retry = retry or RetryPolicy()
         self.lease = lease
         self.batch_size = batch_size
@@ -543,7 +546,9 @@ class Dispatcher:
         limiter = self.limiter(channel_name)
         skip = outcome.row.parts_sent
         for message in messages:
-            for part in render(message, sms_max_segments=self.sms_max_segments):
+            for part in render(
+                message, sms_max_segments=self.sms_max_segments, sms_fold=self.sms_fold
+            ):
                 if skip:
                     # Sent by an earlier attempt: the learner has it. (Rendering is the same
                     # each time for the same lesson, locale and settings.)

@@ -142,3 +142,14 @@ def test_serving_on_the_development_key_is_refused_outside_a_demo(dirs: dict[str
     check_secret_key_for_serving(Settings.from_env({**dirs, "LEARNBOT_DEMO": "1"}, env_file=None))
     own_key = {**dirs, "LEARNBOT_SECRET_KEY": "x" * 32, "LEARNBOT_PUBLIC_URL": "http://bot.lan"}
     check_secret_key_for_serving(Settings.from_env(own_key, env_file=None))  # plain http is fine
+
+
+def test_sms_fold_lists_locales_or_none(dirs: dict[str, str]) -> None:
+    def fold(value: str) -> frozenset[str]:
+        return Settings.from_env({**dirs, "LEARNBOT_SMS_FOLD": value}, env_file=None).sms_fold
+
+    assert Settings.from_env(dirs, env_file=None).sms_fold == {"en", "es", "fr", "pt", "sw"}
+    assert fold("fr, pt-BR") == {"fr", "pt_BR"}
+    assert fold("none") == fold("") == frozenset()
+    with pytest.raises(ConfigError, match="LEARNBOT_SMS_FOLD: unknown locale 'xx'"):
+        fold("fr,xx")

@@ -134,3 +134,21 @@ async def test_a_send_error_stops_delivery_and_reaches_the_caller() -> None:
 
     assert caught.value.kind is SendErrorKind.RETRYABLE
     assert [m.text for m in telegram.sent] == ["first"]
+
+
+async def test_sms_sends_the_folded_text_it_counts() -> None:
+    folded, kept = RecordingChannel(ChannelName.SMS), RecordingChannel(ChannelName.SMS)
+    message = OutboundMessage(
+        channel=ChannelName.SMS,
+        address="learner-1",
+        text="Recolha apenas a informação necessária e guarde-a em segurança.",
+        locale="pt",
+    )
+
+    await deliver([message], {ChannelName.SMS: folded})
+    await deliver([message], {ChannelName.SMS: kept}, sms_fold=frozenset({"fr"}))
+
+    assert [(m.text, m.encoding) for m in folded.sent] == [
+        ("Recolha apenas a informacao necessaria e guarde-a em seguranca.", "GSM-7")
+    ]
+    assert [(m.text, m.encoding) for m in kept.sent] == [(message.text, "UCS-2")]

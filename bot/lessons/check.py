@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.domain import ChannelName
-from bot.i18n import CatalogError, UiCatalogs, UiTranslator
+from bot.i18n import CatalogError, UiCatalogs
 from bot.lessons.catalogs import CatalogFileError, CourseTranslations, TranslationCounts
+from bot.lessons.cost import SmsCost, segment_budget, sms_cost
 from bot.lessons.loader import COURSE_FILE, LessonIssue, LoadedCourse, scan_courses
-from bot.lessons.models import Lesson
-from bot.lessons.render import lesson_messages, render
+from bot.lessons.sms import DEFAULT_SMS_FOLD
 
 SMS_MAX_SEGMENTS = 3
 GAPS_LISTED = 10  # per course and locale: a new, untranslated locale should not flood the screen
 
-
-@dataclass(frozen=True, slots=True)
-class SmsCost:
-    """What one lesson (intro + first question) costs by SMS in one locale."""
-
-    encoding: str  # "UCS-2" if any part needs it, else "GSM-7"
-    segments: int
-    messages: int
+__all__ = ["SMS_MAX_SEGMENTS", "CheckReport", "CourseReport", "SmsCost", "check", "format_report"]
 
 
 @dataclass(slots=True)
@@ -33,6 +26,16 @@ class CourseReport:
     translations: CourseTranslations
     counts: dict[str, TranslationCounts] = field(default_factory=dict)
     sms: dict[tuple[str, str], SmsCost] = field(default_factory=dict)  # (lesson, locale)
+
+    def per_learner(self, locale: str) -> int:
+        """SMS segments one learner receives for the whole course in `locale`."""
+        return sum(cost.segments for (_, where), cost in self.sms.items() if where == locale)
+
+    def ratio(self, lesson_id: str, locale: str) -> float | None:
+        """The lesson's segments in `locale` over those in the source locale."""
+        cost = self.sms.get((lesson_id, locale))
+        source = self.sms.get((lesson_id, self.translations.source_locale))
+        return cost.segments / source.segments if cost and source and source.segments else None
 
 
 @dataclass(slots=True)
@@ -49,21 +52,18 @@ class CheckReport:
         return not self.errors
 
 
-def sms_cost(lesson: Lesson, locale: str, ui: UiTranslator) -> SmsCost:
-    """Encoding and segments of a localized lesson as the SMS channel would send it."""
-    parts = [
-        part
-        for message in lesson_messages(
-            lesson, channel=ChannelName.SMS, address="check", locale=locale, ui=ui
-        )
-        for part in render(message, sms_max_segments=SMS_MAX_SEGMENTS)
-    ]
-    encoding = "UCS-2" if any(part.encoding == "UCS-2" for part in parts) else "GSM-7"
-    return SmsCost(encoding, sum(part.segments for part in parts), len(parts))
+def check(
+    path: Path,
+    locales_dir: Path,
+    *,
+    sms_max_segments: int = SMS_MAX_SEGMENTS,
+    sms_fold: Collection[str] = DEFAULT_SMS_FOLD,
+) -> CheckReport:
+    """Check every course under `path` (a lessons directory or one course directory).
 
-
-def check(path: Path, locales_dir: Path) -> CheckReport:
-    """Check every course under `path` (a lessons directory or one course directory)."""
+    SMS cost is counted as `render` sends it with these settings; a lesson over its
+    `sms_segment_budget` in a locale is a warning.
+    """
     single = (path / COURSE_FILE).is_file()
     courses, issues = scan_courses(path.parent if single else path)
     if single:
@@ -103,9 +103,26 @@ def check(path: Path, locales_dir: Path) -> CheckReport:
                 continue
             for lesson_id, lesson in loaded.lessons.items():
                 localized = translations.localize(lesson, locale)
-                course_report.sms[(lesson_id, locale)] = sms_cost(localized, locale, ui)
+                cost = sms_cost(localized, locale, ui, max_segments=sms_max_segments, fold=sms_fold)
+                course_report.sms[(lesson_id, locale)] = cost
+                budget = segment_budget(loaded.course, lesson, locale)
+                if budget is not None and cost.segments > budget:
+                    report.warnings.append(_over_budget(loaded, lesson_id, locale, cost, budget))
         report.courses.append(course_report)
     return report
+
+
+def _over_budget(
+    loaded: LoadedCourse, lesson_id: str, locale: str, cost: SmsCost, budget: int
+) -> LessonIssue:
+    # Located where the budget is set: the lesson's own, else the course's (naming the lesson).
+    field_path = ("sms_segment_budget",)
+    over = f"{locale}: {cost.segments} SMS segments, over the budget of {budget}"
+    if loaded.lessons[lesson_id].sms_segment_budget is not None:
+        source = loaded.sources[lesson_id]
+        return LessonIssue(source.file, source.line(field_path), field_path[0], over)
+    source = loaded.sources["course"]
+    return LessonIssue(source.file, source.line(field_path), field_path[0], f"{lesson_id}: {over}")
 
 
 def format_report(report: CheckReport) -> list[str]:
@@ -144,15 +161,35 @@ def _course_lines(course_report: CourseReport) -> list[str]:
         share = f"{counts.translated}/{counts.total} {counts.percent:5.1f}%"
         flag = "" if counts.complete else "   INCOMPLETE"
         lines.append(f"    {locale:<8}{share:>16}{counts.fuzzy:>8}{counts.missing:>9}{flag}")
-    lines.append("  SMS per lesson (encoding segments; * = lesson incomplete in that locale):")
+    source = translations.source_locale
+    lines.append(
+        "  SMS per lesson (encoding, segments, times the segments in "
+        f"{source}; * = lesson incomplete in that locale):"
+    )
     width = max([len("lesson"), *(len(lesson_id) for lesson_id in loaded.lessons)]) + 2
-    header = "".join(f"{locale:<12}" for locale in translations.locales)
+    header = "".join(f"{locale:<{CELL}}" for locale in translations.locales)
     lines.append(f"    {'lesson':<{width}}{header}".rstrip())
     for lesson_id in loaded.lessons:
         cells = []
         for locale in translations.locales:
             cost = course_report.sms.get((lesson_id, locale))
             mark = "" if translations.is_lesson_complete(lesson_id, locale) else "*"
-            cells.append(f"{cost.encoding} {cost.segments}{mark}" if cost else "-")
-        lines.append(f"    {lesson_id:<{width}}" + "".join(f"{c:<12}" for c in cells).rstrip())
+            ratio = course_report.ratio(lesson_id, locale)
+            times = f" x{ratio:.2f}" if ratio is not None and locale != source else ""
+            cells.append(f"{cost.encoding} {cost.segments}{mark}{times}" if cost else "-")
+        lines.append(f"    {lesson_id:<{width}}" + _cells(cells))
+    own = course_report.per_learner(source)
+    totals = [
+        f"{course_report.per_learner(locale)}"
+        + (f" x{course_report.per_learner(locale) / own:.2f}" if own and locale != source else "")
+        for locale in translations.locales
+    ]
+    lines.append(f"    {'per learner':<{width}}" + _cells(totals))
     return lines
+
+
+CELL = 17  # "UCS-2 14* x2.33" and a gap
+
+
+def _cells(cells: list[str]) -> str:
+    return "".join(f"{cell:<{CELL}}" for cell in cells).rstrip()

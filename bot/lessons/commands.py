@@ -14,9 +14,10 @@ from bot.domain import ChannelName, RenderedMessage
 from bot.i18n import UiCatalogs, fallback_chain, parse_locale
 from bot.lessons import catalogs
 from bot.lessons.catalogs import CatalogFileError, CourseTranslations
-from bot.lessons.check import SMS_MAX_SEGMENTS, check, format_report
+from bot.lessons.check import check, format_report
+from bot.lessons.cost import SmsCost, sms_parts
 from bot.lessons.loader import LessonValidationError, load_courses
-from bot.lessons.render import lesson_messages, question_message, render
+from bot.lessons.render import lesson_sequence, render
 from bot.lessons.sms import sms_units, split_segments
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,6 +46,14 @@ def _dirs(lessons_dir: Path | None, locales_dir: Path | None) -> tuple[Path, Pat
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     return lessons_dir or settings.lessons_dir, locales_dir or settings.locales_dir
+
+
+def _sms_settings() -> Settings:
+    # SMS cost depends on LEARNBOT_SMS_MAX_SEGMENTS and LEARNBOT_SMS_FOLD: count as sent.
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def _fail_on_invalid(exc: LessonValidationError) -> click.ClickException:
@@ -116,16 +125,29 @@ def _report_written(paths: list[Path], noun: str) -> None:
     "path", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
 )
 @_directory_options
+@click.option("--strict", is_flag=True, help="exit 1 on warnings too (e.g. over an SMS budget)")
 @click.pass_context
 def check_command(
-    ctx: click.Context, path: Path | None, lessons_dir: Path | None, locales_dir: Path | None
+    ctx: click.Context,
+    path: Path | None,
+    lessons_dir: Path | None,
+    locales_dir: Path | None,
+    strict: bool,
 ) -> None:
     """Validate courses, show translation status and SMS cost; exit 1 on any problem."""
     lessons_path, locales_path = _dirs(path or lessons_dir, locales_dir)
-    report = check(lessons_path, locales_path)
+    settings = _sms_settings()
+    report = check(
+        lessons_path,
+        locales_path,
+        sms_max_segments=settings.sms_max_segments,
+        sms_fold=settings.sms_fold,
+    )
     for line in format_report(report):
         click.echo(line)
-    ctx.exit(0 if report.ok else 1)
+    if strict and report.ok and report.warnings:
+        click.echo(f"--strict: {len(report.warnings)} warning(s) count as failures")
+    ctx.exit(0 if report.ok and not (strict and report.warnings) else 1)
 
 
 @lessons.command("preview")
@@ -172,26 +194,33 @@ def preview_command(
     click.echo(f"Course {course_id}, lesson {lesson_id}, channel {channel}")
     click.echo(f"Locale requested {requested}, delivered {delivered} (chain {' > '.join(chain)})")
     target = ChannelName(channel)
-    messages = lesson_messages(
-        lesson, channel=target, address="preview", locale=requested, ui=ui, is_reply=True
-    )
-    for index in range(1, len(lesson.questions)):
-        messages.append(
-            question_message(
-                lesson, index, channel=target, address="preview", locale=requested, ui=ui
-            )
+    if target == ChannelName.SMS:
+        # The very count `lessons check` prints: the same function, the same settings.
+        settings = _sms_settings()
+        sent = sms_parts(
+            lesson,
+            requested,
+            ui,
+            max_segments=settings.sms_max_segments,
+            fold=settings.sms_fold,
+            address="preview",
         )
-    total_segments = 0
-    for number, message in enumerate(messages, start=1):
-        title = "lesson" if number == 1 else f"question {number - 1}"
-        for part_number, part in enumerate(render(message, sms_max_segments=SMS_MAX_SEGMENTS), 1):
+    else:
+        sent = [
+            (title, render(message))
+            for title, message in lesson_sequence(
+                lesson, channel=target, address="preview", locale=requested, ui=ui
+            )
+        ]
+    for title, parts in sent:
+        for part_number, part in enumerate(parts, 1):
             click.echo("")
             click.echo(_part_heading(title, part_number, part))
             click.echo(_part_body(part))
-            total_segments += part.segments
     if target == ChannelName.SMS:
+        cost = SmsCost.of([part for _, parts in sent for part in parts])
         click.echo("")
-        click.echo(f"Total: {total_segments} SMS segment(s)")
+        click.echo(f"Total: {cost.segments} SMS segment(s) in {cost.messages} message(s)")
 
 
 def _part_heading(title: str, part_number: int, part: RenderedMessage) -> str:

@@ -13,11 +13,15 @@ from pydantic import (
     ConfigDict,
     Field,
     HttpUrl,
+    PositiveInt,
     ValidationInfo,
     field_validator,
 )
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
+# SMS segments a lesson may cost before `lessons check` warns: one number for every locale, or
+# per locale with an optional "default", e.g. {default: 8, ar: 18}.
+SegmentBudget = PositiveInt | dict[str, PositiveInt]
 BODY_TARGET_CHARS = 480  # three GSM-7 segments of 153 + a little headroom is lost to joins
 
 
@@ -132,6 +136,7 @@ class Lesson(_Strict):
     body: str = Field(min_length=1)
     image: ImageSpec | None = None
     questions: list[Question] = Field(min_length=1, max_length=3)
+    sms_segment_budget: SegmentBudget | None = None  # overrides the course's
 
     @field_validator("questions")
     @classmethod
@@ -161,6 +166,7 @@ class Course(_Strict):
     requires: list[Identifier] = []  # prerequisite course ids: a learning pathway
     # WhatsApp content template SIDs per locale ("your lesson is ready"); see the channels issue.
     whatsapp_templates: dict[str, str] = {}
+    sms_segment_budget: SegmentBudget | None = None  # per lesson; a lesson may set its own
 
     @field_validator("locales")
     @classmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from bot.domain import Button, ChannelName, Image, OutboundMessage, RenderedMessage
 from bot.i18n import UiTranslator, isolate
 from bot.lessons.models import (
@@ -12,7 +14,13 @@ from bot.lessons.models import (
     SingleChoice,
     TrueFalse,
 )
-from bot.lessons.sms import gsm_friendly, segment_count, sms_encoding, split_messages
+from bot.lessons.sms import (
+    DEFAULT_SMS_FOLD,
+    segment_count,
+    sms_encoding,
+    sms_text,
+    split_messages,
+)
 
 MAX_CALLBACK_BYTES = 64  # Telegram's limit on inline-button callback data
 BUTTON_CHANNELS = frozenset({ChannelName.TELEGRAM, ChannelName.SANDBOX})
@@ -21,6 +29,7 @@ RATING_SCALE = range(1, 6)
 __all__ = [
     "UiTranslator",
     "lesson_messages",
+    "lesson_sequence",
     "question_message",
     "render",
 ]
@@ -29,8 +38,17 @@ __all__ = [
 # --- rendering per channel -----------------------------------------------------------------
 
 
-def render(message: OutboundMessage, *, sms_max_segments: int = 3) -> list[RenderedMessage]:
-    """Turn one channel-neutral message into what its channel transmits (SMS may give several)."""
+def render(
+    message: OutboundMessage,
+    *,
+    sms_max_segments: int = 3,
+    sms_fold: Collection[str] = DEFAULT_SMS_FOLD,
+) -> list[RenderedMessage]:
+    """Turn one channel-neutral message into what its channel transmits (SMS may give several).
+
+    SMS text follows its locale's policy (`sms_fold`: the locales folded to GSM-7, see
+    `bot.lessons.sms.sms_text`) and is split at the cheapest points.
+    """
     if message.channel in BUTTON_CHANNELS:
         for button in message.buttons:
             if len(button.payload.encode("utf-8")) > MAX_CALLBACK_BYTES:
@@ -57,15 +75,17 @@ def render(message: OutboundMessage, *, sms_max_segments: int = 3) -> list[Rende
                 is_reply=message.is_reply,
             )
         ]
-    return _render_sms(message, sms_max_segments)
+    return _render_sms(message, sms_max_segments, sms_fold)
 
 
-def _render_sms(message: OutboundMessage, max_segments: int) -> list[RenderedMessage]:
+def _render_sms(
+    message: OutboundMessage, max_segments: int, fold: Collection[str]
+) -> list[RenderedMessage]:
     text = message.text
     if message.image is not None:
         # SMS carries no media: the alt text stands in for the image.
         text = f"{text}\n\n{message.image.alt}" if text else message.image.alt
-    text = gsm_friendly(_with_choices(text, message))
+    text = sms_text(_with_choices(text, message), message.locale, fold)
     return [
         RenderedMessage(
             channel=message.channel,
@@ -124,6 +144,32 @@ def lesson_messages(
     return [intro, first]
 
 
+def lesson_sequence(
+    lesson: Lesson,
+    *,
+    channel: ChannelName,
+    address: str,
+    locale: str,
+    ui: UiTranslator,
+) -> list[tuple[str, OutboundMessage]]:
+    """Every message each learner gets for a lesson, named: the lesson, then each question.
+
+    Feedback is left out: it depends on the answers. `lessons check` and `lessons preview`
+    both count this sequence, so they agree.
+    """
+    messages = lesson_messages(
+        lesson, channel=channel, address=address, locale=locale, ui=ui, is_reply=True
+    )
+    messages.extend(
+        question_message(lesson, index, channel=channel, address=address, locale=locale, ui=ui)
+        for index in range(1, len(lesson.questions))
+    )
+    return [
+        ("lesson" if number == 0 else f"question {number}", message)
+        for number, message in enumerate(messages)
+    ]
+
+
 def question_message(
     lesson: Lesson,
     index: int,
@@ -137,6 +183,8 @@ def question_message(
     """Question `index` (0-based) of a localized lesson, with buttons or reply hints."""
     question = lesson.questions[index]
     text_only = channel not in BUTTON_CHANNELS
+    # Blank lines set the choices apart; on SMS each costs a character of a paid segment.
+    gap = [] if channel == ChannelName.SMS else [""]
     lines: list[str] = []
     total = len(lesson.questions)
     if total > 1:
@@ -159,7 +207,7 @@ def question_message(
     elif isinstance(question, MultipleSelect):
         # Several answers cannot be one button press: numbered lines on every channel.
         options = tuple(Button(option.text, "") for option in question.options)
-        lines.extend(["", *numbered_lines(options, locale), ""])
+        lines.extend([*gap, *numbered_lines(options, locale), *gap])
         lines.append(
             ui.gettext("Reply with every number that applies, e.g. {example}").format(
                 example=isolate("1,3", locale)
@@ -177,7 +225,7 @@ def question_message(
         # Number the choices here, before the hint; the buttons stay on the message so the
         # reply "2" maps to buttons[1], and `numbered=False` keeps render from repeating them.
         if not isinstance(question, Rating):  # "1) 1 ... 5) 5" would only cost more
-            lines.extend(["", *numbered_lines(buttons, locale), ""])
+            lines.extend([*gap, *numbered_lines(buttons, locale), *gap])
         if hint:
             lines.append(hint)
     return OutboundMessage(

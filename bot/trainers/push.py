@@ -171,7 +171,11 @@ def lesson_cost(lesson: Lesson, settings: Settings) -> LessonCost:
             for message in lesson_messages(
                 lesson, channel=channel, address="+10000000000", locale="en", ui=ui
             )
-            for rendered in render(message, sms_max_segments=settings.sms_max_segments)
+            for rendered in render(
+                message,
+                sms_max_segments=settings.sms_max_segments,
+                sms_fold=settings.sms_fold,
+            )
         ]
         messages[channel.value] = sum(
             part.segments if channel is ChannelName.SMS else 1 for part in parts

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from babel.messages.pofile import read_po, write_po
 from click.testing import CliRunner, Result
 
+from bot.lessons.check import CourseReport, check, format_report
 from bot.lessons.commands import lessons
 from tests.lessons.conftest import Workspace
 
@@ -25,8 +27,8 @@ def test_check_passes_on_the_fixture_course(workspace: Workspace) -> None:
     assert result.exit_code == 0, result.output
     assert "Course civic: Civic tech basics" in result.output
     assert "fr          26/26 100.0%       0        0" in result.output
-    assert "know-your-users" in result.output and "GSM-7 3" in result.output
-    assert "UCS-2" in result.output  # Arabic
+    assert "know-your-users  GSM-7 4          GSM-7 4 x1.00    UCS-2 8 x2.00" in result.output
+    assert "per learner      8                8 x1.00          16 x2.00" in result.output
     assert result.output.rstrip().endswith("0 error(s), 0 warning(s): OK")
 
 
@@ -89,7 +91,7 @@ def test_check_fails_on_a_missing_translation(workspace: Workspace) -> None:
         f"{LESSON_1}:12: questions[0].prompt: missing fr translation "
         "(msgctxt 'know-your-users/q1/prompt'"
     ) in result.output
-    assert "GSM-7 3*" in result.output or "UCS-2 5*" in result.output
+    assert "GSM-7 4*" in result.output  # fr falls back to English for the prompt
 
 
 def test_check_accepts_a_single_course_path(workspace: Workspace) -> None:
@@ -208,3 +210,121 @@ def test_check_fails_on_a_folder_without_a_course(workspace: Workspace, tmp_path
     assert result.exit_code == 1, result.output
     assert f"{empty}: no course here: no course.yaml in it or its sub-folders" in result.output
     assert result.output.rstrip().endswith("FAILED")
+
+
+# --- SMS cost: one count, budgets, and the shipped course's targets ----------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = (ROOT / "lessons", ROOT / "locales")
+TOTAL = re.compile(r"^Total: (\d+) SMS segment\(s\) in (\d+) message\(s\)$", re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def shipped() -> CourseReport:
+    """`lessons check` of the shipped course, with the default settings."""
+    report = check(*SHIPPED)
+    assert report.ok, format_report(report)
+    (course,) = report.courses
+    return course
+
+
+def test_check_and_preview_count_the_same_for_every_shipped_lesson_and_locale(
+    shipped: CourseReport,
+) -> None:
+    dirs = ["--lessons-dir", str(SHIPPED[0]), "--locales-dir", str(SHIPPED[1])]
+    for (lesson_id, locale), cost in shipped.sms.items():
+        result = CliRunner().invoke(
+            lessons,
+            [
+                "preview",
+                shipped.loaded.id,
+                lesson_id,
+                "--locale",
+                locale,
+                "--channel",
+                "sms",
+                *dirs,
+            ],
+            env={"LEARNBOT_SMS_FOLD": None, "LEARNBOT_SMS_MAX_SEGMENTS": None},
+        )
+        assert result.exit_code == 0, result.output
+        found = TOTAL.search(result.output)
+        assert found, result.output
+        assert (int(found[1]), int(found[2])) == (cost.segments, cost.messages), (lesson_id, locale)
+        headings = re.findall(r"^=== .*: (GSM-7|UCS-2), (\d+) segment", result.output, re.M)
+        assert sum(int(n) for _, n in headings) == cost.segments
+
+
+@pytest.mark.parametrize(
+    ("locale", "limit"), [("fr", 1.4), ("es", 1.4), ("pt", 1.4), ("sw", 1.4), ("ar", 2.6)]
+)
+def test_every_shipped_lesson_costs_at_most_its_target_times_english(
+    shipped: CourseReport, locale: str, limit: float
+) -> None:
+    ratios = {lesson: shipped.ratio(lesson, locale) for lesson in shipped.loaded.lessons}
+
+    over = {lesson: ratio for lesson, ratio in ratios.items() if ratio is None or ratio > limit}
+    assert not over, f"{locale}: over {limit} x en: {over}"
+
+
+def test_shipped_latin_locales_go_as_gsm7_and_arabic_as_ucs2(shipped: CourseReport) -> None:
+    encodings = {(locale, cost.encoding) for (_, locale), cost in shipped.sms.items()}
+
+    assert {e for loc, e in encodings if loc != "ar"} == {"GSM-7"}
+    assert {e for loc, e in encodings if loc == "ar"} == {"UCS-2"}
+
+
+def test_check_counts_every_question_not_only_the_first(workspace: Workspace) -> None:
+    # know-your-users: lesson 2 segments + two questions of 1 each; the first question alone
+    # made it 3 before.
+    result = run(workspace, "check")
+
+    assert "know-your-users  GSM-7 4 " in result.output
+
+
+def test_check_warns_over_the_course_budget_and_strict_fails(workspace: Workspace) -> None:
+    workspace.edit(
+        "course.yaml", "lessons:\n", "sms_segment_budget: {default: 4, ar: 7}\nlessons:\n"
+    )
+
+    result = run(workspace, "check")
+
+    assert result.exit_code == 0, result.output
+    warning = (
+        f"{workspace.course / 'course.yaml'}:6: sms_segment_budget: know-your-users: ar: "
+        "8 SMS segments, over the budget of 7"
+    )
+    assert warning in result.output
+    assert "2 warning(s): OK" in result.output  # both lessons cost 8 in Arabic
+
+    strict = run(workspace, "check", "--strict")
+
+    assert strict.exit_code == 1
+    assert "--strict: 2 warning(s) count as failures" in strict.output
+
+
+def test_a_lesson_budget_overrides_the_course_budget(workspace: Workspace) -> None:
+    workspace.edit("course.yaml", "lessons:\n", "sms_segment_budget: 3\nlessons:\n")
+    workspace.edit(LESSON_1, "image:\n", "sms_segment_budget: 20\nimage:\n")
+
+    result = run(workspace, "check", "--strict")
+
+    assert result.exit_code == 1
+    assert "know-your-users: en: 4 SMS segments" not in result.output
+    assert (
+        "course.yaml:6: sms_segment_budget: open-data: en: 4 SMS segments, over the budget of 3"
+    ) in result.output
+    workspace.edit(LESSON_1, "sms_segment_budget: 20\n", "sms_segment_budget: {default: 3}\n")
+    lesson_own = run(workspace, "check")
+    assert f"{LESSON_1}:6: sms_segment_budget: fr: 4 SMS segments, over the budget of 3" in (
+        lesson_own.output
+    )
+
+
+def test_a_budget_that_is_not_a_positive_number_is_an_error(workspace: Workspace) -> None:
+    workspace.edit("course.yaml", "lessons:\n", "sms_segment_budget: 0\nlessons:\n")
+
+    result = run(workspace, "check")
+
+    assert result.exit_code == 1
+    assert "course.yaml:6: sms_segment_budget" in result.output

@@ -219,3 +219,62 @@ def test_numbers_are_isolated_in_right_to_left_locales() -> None:
     assert f"{FSI}1{PDI}" in part.text.splitlines()[0]
     assert f"{FSI}1){PDI} CSV" in part.text
     assert part.encoding == "UCS-2"
+
+
+PORTUGUESE = Lesson.model_validate(
+    {
+        "id": "privacidade",
+        "title": "Privacidade, segurança e ética",
+        "body": "Recolha apenas o necessário e guarde-o em segurança.",
+        "questions": [
+            {
+                "id": "q1",
+                "kind": "single_choice",
+                "prompt": "Que informação protege?",
+                "options": [{"text": "Senhas"}, {"text": "Ações"}],
+                "answer": 1,
+            }
+        ],
+    }
+)
+
+
+def portuguese(channel: ChannelName) -> list[OutboundMessage]:
+    return lesson_messages(PORTUGUESE, channel=channel, address="a1", locale="pt", ui=DictUi())
+
+
+def test_sms_folds_portuguese_to_gsm7_by_default() -> None:
+    intro, question = portuguese(ChannelName.SMS)
+
+    parts = render(intro) + render(question)
+
+    assert [p.encoding for p in parts] == ["GSM-7", "GSM-7"]
+    assert parts[0].text.startswith("Privacidade, seguranca e ética\n\nRecolha apenas o necessario")
+    assert "2) Acoes" in parts[1].text
+
+
+def test_sms_keeps_accents_of_a_locale_not_folded() -> None:
+    intro, _ = portuguese(ChannelName.SMS)
+
+    parts = render(intro, sms_fold={"fr"})
+
+    assert [p.encoding for p in parts] == ["UCS-2"]
+    assert "segurança" in parts[0].text
+
+
+def test_fold_applies_to_sms_only() -> None:
+    intro, _ = portuguese(ChannelName.WHATSAPP)
+
+    assert "segurança" in render(intro)[0].text
+
+
+def test_sms_choices_have_no_blank_lines_but_whatsapp_keeps_them() -> None:
+    sms = question_message(
+        LESSON, 0, channel=ChannelName.SMS, address="a", locale="fr", ui=DictUi()
+    )
+    whatsapp = question_message(
+        LESSON, 0, channel=ChannelName.WHATSAPP, address="a", locale="fr", ui=DictUi()
+    )
+
+    assert "ouvert ?\n1) CSV\n2) PDF scanné\nReply with" in sms.text
+    assert "ouvert ?\n\n1) CSV\n2) PDF scanné\n\nReply with" in whatsapp.text

@@ -5,9 +5,13 @@ from __future__ import annotations
 import pytest
 
 from bot.lessons.sms import (
+    DEFAULT_SMS_FOLD,
+    fold_to_gsm7,
+    folds,
     gsm_friendly,
     segment_count,
     sms_encoding,
+    sms_text,
     sms_units,
     split_messages,
     split_segments,
@@ -136,3 +140,104 @@ def test_split_messages_hard_splits_a_huge_word() -> None:
 def test_split_messages_rejects_zero_segments() -> None:
     with pytest.raises(ValueError):
         split_messages("x", 0)
+
+
+# --- folding: the per-locale SMS text policy ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("locale", "text", "folded"),
+    [
+        ("fr", "Être reçu à l’hôpital… « Où ça ? »", 'Etre recu à l\'hopital... "Où ca ?"'),
+        ("fr", "cœur, Ça, naïf, maître", "coeur, Ça, naif, maitre"),
+        (
+            "es",
+            "¿Qué información? Sí, también: año, pingüino",
+            "¿Qué informacion? Si, también: año, pingüino",
+        ),
+        ("pt", "Ação, informação, você, está, avó, pôr", "Acao, informacao, voce, esta, avo, por"),
+        ("pt", "Privacidade, segurança e ética", "Privacidade, seguranca e ética"),
+        ("sw", "Jibu kwa “namba” ya jibu lako", 'Jibu kwa "namba" ya jibu lako'),
+    ],
+)
+def test_folded_locales_become_gsm7_and_keep_the_letters_gsm7_has(
+    locale: str, text: str, folded: str
+) -> None:
+    assert sms_encoding(text) == "UCS-2" or locale == "sw"
+
+    assert sms_text(text, locale) == folded
+    assert sms_encoding(folded) == "GSM-7"
+
+
+def test_fold_keeps_every_gsm7_letter() -> None:
+    letters = "éèùìòÇØøÅåÄäÖöÑñÜüà¿¡ßÉÆæ"
+    assert fold_to_gsm7(letters) == letters
+
+
+def test_arabic_is_never_folded_and_stays_ucs2() -> None:
+    text = "اختر رقم إجابتك «نعم»"
+
+    assert not folds("ar", DEFAULT_SMS_FOLD)
+    assert sms_encoding(sms_text(text, "ar")) == "UCS-2"
+    assert "اختر رقم إجابتك" in sms_text(text, "ar")
+    # Even when asked to fold, Arabic letters have no GSM-7 form: they are kept.
+    assert sms_encoding(sms_text(text, "ar", {"ar"})) == "UCS-2"
+
+
+def test_fold_is_configurable_per_locale() -> None:
+    text = "Ação rápida"
+
+    assert sms_text(text, "pt") == "Acao rapida"
+    assert sms_text(text, "pt_BR") == "Acao rapida"  # a regional locale follows its language
+    assert sms_text(text, "pt", {"fr"}) == "Ação rápida"  # not folded: UCS-2 at its price
+    assert sms_encoding(sms_text(text, "pt", frozenset())) == "UCS-2"
+
+
+# --- splitting: fewest segments ----------------------------------------------------------------
+
+
+def test_split_avoids_a_segment_holding_a_handful_of_characters() -> None:
+    first = "Question 1 of 2\n" + "Which step comes first? " * 5 + "x" * 14  # 150 septets
+    second = "1) Option one\n" + "y" * 146  # 160 septets
+    text = f"{first}\n{second}"
+    assert segment_count(text) == 3  # 311 septets: 153 + 153 + 5
+    assert split_segments(text)[-1] == "y" * 5
+
+    parts = split_messages(text, 3)
+
+    assert parts == [first, second]
+    assert [segment_count(part) for part in parts] == [1, 1]
+
+
+def test_split_prefers_one_message_when_splitting_saves_nothing() -> None:
+    text = "A sentence of some length here. " * 9  # 287 characters: 2 segments either way
+
+    assert split_messages(text, 3) == [text.strip()]
+
+
+def test_split_never_cuts_a_line_between_words_to_save_a_segment() -> None:
+    # Cutting after "2) Understand the needs" would give two messages of one segment each
+    # instead of one of three, but a learner would read that message's option 2 as complete.
+    options = ["1) " + "a" * 100, "2) Understand the needs and the troubles of the users"]
+    text = "\n".join(["Which comes first?", *options, "3) " + "c" * 105, "Reply with the number"])
+    assert segment_count(text) == 3
+
+    parts = split_messages(text, 3)
+
+    lines = [line for part in parts for line in part.split("\n")]
+    assert all(option in lines for option in options)
+
+
+def test_split_cuts_a_ucs2_message_where_it_costs_least() -> None:
+    sentence = "ب" * 67 + "."
+    text = f"{sentence} {sentence}"  # 137 units: 67 + 67 + 3 as one message
+    assert segment_count(text) == 3
+
+    assert split_messages(text, 3) == [sentence, sentence]  # 68 + 68: one segment each
+
+
+def test_a_text_that_stays_ucs2_keeps_its_accents() -> None:
+    menu = "Choose your language:\n1) English\n2) Français\n3) Português\n4) العربية"
+
+    assert sms_text(menu, "en") == menu  # Arabic needs UCS-2 anyway: folding would save nothing
+    assert sms_text("Ação 👍", "pt") == "Ação 👍"
