@@ -76,6 +76,8 @@ def _decode(body: bytes) -> Any:
         raise NotAnUpdate("the body's JSON is nested too deeply") from exc
     except ValueError as exc:  # JSONDecodeError, or an integer of over 4,300 digits
         raise NotAnUpdate("the body is not valid JSON") from exc
+
+
 PUSH_COMMAND = "/push"
 
 OnReplies = Callable[[Sequence[OutboundMessage]], Awaitable[None]]

@@ -34,8 +34,8 @@ from twilio.request_validator import (
     remove_port,
 )
 
-from bot.channels.phone import twilio_address
-from bot.channels.twilio import STATUS_PATH, WHATSAPP_PREFIX, error_kind
+from bot.channels.phone import WHATSAPP_PREFIX, twilio_address
+from bot.channels.twilio import STATUS_PATH, error_kind
 from bot.config import Settings
 from bot.domain import ChannelName, DeliveryStatus, InboundMessage, OutboundMessage
 from bot.store.db import utcnow

@@ -19,19 +19,18 @@ from bot.channels.base import SendError, SendErrorKind
 from bot.channels.twilio import TwilioChannel
 from bot.domain import ChannelName, RenderedMessage
 from bot.store.tables import deliveries, events, learners, processed_inbound
+from bot.web.telegram import SECRET_HEADER
 from tests.fakes.telegram import callback_update, text_update
 from tests.fakes.twilio import FakeTwilio
-from tests.web.test_telegram_webhook import SECRET, Telegram, telegram  # noqa: F401
-from tests.web.test_twilio_webhooks import (  # noqa: F401
-    ACCOUNT,
-    LEARNER,
-    Harness,
-    delivery_of,
-    delivery_sent,
-    fake,
-    harness,
-)
-from bot.web.telegram import SECRET_HEADER
+from tests.web import test_telegram_webhook as telegram_tests
+from tests.web import test_twilio_webhooks as twilio_tests
+from tests.web.test_telegram_webhook import SECRET, Telegram
+from tests.web.test_twilio_webhooks import ACCOUNT, LEARNER, Harness, delivery_of, delivery_sent
+
+# The apps of the Telegram and Twilio webhook tests, with the shipped course and the fakes.
+telegram = telegram_tests.telegram
+harness = twilio_tests.harness
+fake = twilio_tests.fake
 
 MB = 1024 * 1024
 CHUNK = 64 * 1024
@@ -100,7 +99,7 @@ async def test_an_unsigned_post_to_twilio_is_refused_before_its_body_is_read(
 
 
 async def test_a_50_mb_update_with_the_right_secret_is_cut_off_at_256_kb(
-    telegram: Telegram,  # noqa: F811
+    telegram: Telegram,
 ) -> None:
     flood = Flood(50 * MB)
     headers = {SECRET_HEADER: SECRET, "content-type": "application/json"}
@@ -117,7 +116,7 @@ async def test_a_50_mb_update_with_the_right_secret_is_cut_off_at_256_kb(
     assert peak < 4 * MB
 
 
-async def test_a_telegram_post_without_the_secret_is_not_read(telegram: Telegram) -> None:  # noqa: F811
+async def test_a_telegram_post_without_the_secret_is_not_read(telegram: Telegram) -> None:
     flood = Flood(50 * MB)
     response = await telegram.http.post(
         "/webhooks/telegram", content=flood, headers={"content-type": "application/json"}
@@ -149,7 +148,7 @@ async def test_multipart_with_a_file_to_twilio_is_unsupported(
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", ""])
-async def test_telegram_takes_only_json(telegram: Telegram, content_type: str) -> None:  # noqa: F811
+async def test_telegram_takes_only_json(telegram: Telegram, content_type: str) -> None:
     headers = {SECRET_HEADER: SECRET, "content-type": content_type}
     body = json.dumps(text_update(1, 5550100, "/start DEMO")).encode()
     response = await telegram.http.post("/webhooks/telegram", content=body, headers=headers)
@@ -201,10 +200,22 @@ UNUSABLE_UPDATES = {
     "text as a number": (message_with("message.text", 12345), "message.text is not a string"),
     "date 1e20": (message_with("message.date", 1e20), "message.date is not an integer"),
     "date 10**20": (message_with("message.date", 10**20), "message.date is out of range"),
-    "chat id as text": (message_with("message.chat.id", "5550100"), "message.chat.id is not an integer"),
-    "chat id of 100 digits": (message_with("message.chat.id", 10**100), "message.chat.id is out of range"),
-    "a lone surrogate": (message_with("message.text", "\ud800"), "message.text is not valid Unicode"),
-    "a NUL": (message_with("message.text", "JOIN\x00DEMO"), "message.text contains a NUL character"),
+    "chat id as text": (
+        message_with("message.chat.id", "5550100"),
+        "message.chat.id is not an integer",
+    ),
+    "chat id of 100 digits": (
+        message_with("message.chat.id", 10**100),
+        "message.chat.id is out of range",
+    ),
+    "a lone surrogate": (
+        message_with("message.text", "\ud800"),
+        "message.text is not valid Unicode",
+    ),
+    "a NUL": (
+        message_with("message.text", "JOIN\x00DEMO"),
+        "message.text contains a NUL character",
+    ),
     "5,000 characters": (message_with("message.text", "a" * 5000), "longer than 4096 characters"),
     "update_id 10**30": ({"update_id": 10**30}, "update_id is out of range"),
     "language code as a list": (
@@ -226,7 +237,7 @@ UNUSABLE_UPDATES = {
 
 @pytest.mark.parametrize("case", UNUSABLE_UPDATES, ids=list(UNUSABLE_UPDATES))
 async def test_an_update_the_bot_can_never_process_is_acknowledged_and_logged(
-    telegram: Telegram,  # noqa: F811
+    telegram: Telegram,
     caplog: pytest.LogCaptureFixture,
     case: str,
 ) -> None:
@@ -266,7 +277,7 @@ NOT_UPDATES = {
 
 @pytest.mark.parametrize("case", NOT_UPDATES, ids=list(NOT_UPDATES))
 async def test_a_body_that_is_no_update_is_a_bad_request_in_plain_words(
-    telegram: Telegram,  # noqa: F811
+    telegram: Telegram,
     case: str,
 ) -> None:
     body, words = NOT_UPDATES[case]
@@ -279,7 +290,7 @@ async def test_a_body_that_is_no_update_is_a_bad_request_in_plain_words(
 
 
 async def test_a_failing_callback_answer_is_logged_and_the_update_still_acknowledged(
-    telegram: Telegram,  # noqa: F811
+    telegram: Telegram,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="bot.web.telegram")
