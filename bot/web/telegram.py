@@ -230,7 +230,8 @@ class TelegramUpdateHandler:
         message = update.message
         if self.staff is None or message is None or not message.text:
             return None
-        if message.text.split(maxsplit=1)[0].split("@", 1)[0].lower() != PUSH_COMMAND:
+        words = message.text.split(maxsplit=1)  # [] for a text of spaces only (found by fuzz)
+        if not words or words[0].split("@", 1)[0].lower() != PUSH_COMMAND:
             return None  # only /push is looked up: learners' messages cost no staff query
         chat_id = str(message.chat.id)
         language = message.from_user.language_code if message.from_user is not None else None
