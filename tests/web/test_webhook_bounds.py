@@ -290,9 +290,7 @@ async def test_a_body_that_is_no_update_is_a_bad_request_in_plain_words(
 
 
 @pytest.mark.parametrize("text", [" ", "\n\t", "\u00a0"])
-async def test_a_text_of_spaces_only_is_an_ordinary_message(
-    telegram: Telegram, text: str
-) -> None:
+async def test_a_text_of_spaces_only_is_an_ordinary_message(telegram: Telegram, text: str) -> None:
     # Found by the fuzz test: the staff-command check split it into no words (IndexError, 500).
     response = await telegram.post(text_update(16, 5550100, text))
     assert response.status_code == 200
