@@ -18,13 +18,13 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from bot.channels.base import SendError, SendErrorKind
+from bot.channels.phone import WHATSAPP_PREFIX, twilio_address
 from bot.config import ConfigError, Settings
 from bot.domain import ChannelName, RenderedMessage, SendResult
 
 log = logging.getLogger(__name__)
 
 STATUS_PATH = "/webhooks/twilio/status"
-WHATSAPP_PREFIX = "whatsapp:"
 DEFAULT_TIMEOUT = 15.0
 
 # Twilio error codes: https://www.twilio.com/docs/api/errors
@@ -229,7 +229,14 @@ class TwilioChannel:
 
     def _address(self, address: str) -> str:
         if self._channel == ChannelName.WHATSAPP and not address.startswith(WHATSAPP_PREFIX):
-            return WHATSAPP_PREFIX + address
+            address = WHATSAPP_PREFIX + address
+        if twilio_address(self._channel, address) is None:
+            # Defence in depth (the webhooks store only phone numbers): never ask Twilio to
+            # send to "hello" or "". Unreachable, not retryable: no retry makes it a number.
+            raise SendError(
+                SendErrorKind.UNREACHABLE,
+                f"the {self._channel} address is not a phone number ({len(address)} characters)",
+            )
         return address
 
 

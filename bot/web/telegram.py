@@ -3,7 +3,16 @@
 An update becomes an `InboundMessage` (text, `/start CODE` deep link, or a button's callback
 data) with provider_id `tg:<update_id>`, which the dialogue de-duplicates in its own
 transaction. The dialogue runs before the 200, so a crash makes Telegram retry; the follow-up
-(answering the callback query, removing the answered keyboard, delivering replies) runs after.
+(answering the callback query, removing the answered keyboard, delivering replies) runs after,
+and its failures are logged, never answered: the turn is committed.
+
+The webhook checks, in this order: the secret token header (403), the body's size (413, from
+Content-Length before reading, or as soon as a chunked body passes 256 KB), its Content-Type
+(415 unless application/json), then the JSON. A body that is not a JSON object with an integer
+update_id is 400: Telegram never sends one. An update whose fields the bot reads are missing,
+of the wrong type or out of Telegram's own limits (no chat, text as a number, date 1e20) is 200
+and one log line: Telegram retries every non-2xx answer for up to a day, and this one would fail
+every time.
 """
 
 from __future__ import annotations
@@ -31,7 +40,9 @@ from bot.config import Settings
 from bot.domain import ChannelName, InboundMessage, OutboundMessage
 from bot.i18n import UiCatalogs, UiTranslator, best_locale, format_number, isolate
 from bot.lessons.loader import LoadedCourse
+from bot.web.limits import BodyRefused, declared_length, media_type, plain, read_body
 from bot.web.protocols import DialogueLike
+from bot.web.telegram_checks import unusable
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +50,34 @@ WEBHOOK_PATH = "/webhooks/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ("message", "callback_query")
 MAX_BODY_BYTES = 256 * 1024  # an update is a few KB; anything bigger is not from Telegram
+JSON_TYPE = "application/json"  # what Telegram posts
+
+
+class NotAnUpdate(Exception):
+    """A body that is not a Telegram update at all (answered 400)."""
+
+
+class UnusableUpdate(Exception):
+    """An update the bot can never process; answered 200 so Telegram does not retry it."""
+
+    def __init__(self, update_id: int, reason: str) -> None:
+        super().__init__(f"update {update_id}: {reason}")
+        self.update_id = update_id
+        self.reason = reason
+
+
+def _decode(body: bytes) -> Any:
+    """The JSON in a body; NotAnUpdate, in plain words, if there is none."""
+    try:
+        return json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise NotAnUpdate("the body is not UTF-8 text") from exc
+    except RecursionError as exc:
+        raise NotAnUpdate("the body's JSON is nested too deeply") from exc
+    except ValueError as exc:  # JSONDecodeError, or an integer of over 4,300 digits
+        raise NotAnUpdate("the body is not valid JSON") from exc
+
+
 PUSH_COMMAND = "/push"
 
 OnReplies = Callable[[Sequence[OutboundMessage]], Awaitable[None]]
@@ -134,13 +173,26 @@ class TelegramUpdateHandler:
         self.staff = staff
 
     def parse(self, data: Any) -> Update:
-        """A PTB `Update` from decoded JSON; ValueError if it is not an update."""
-        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-            raise ValueError("not a Telegram update: expected an object with an update_id")
+        """A PTB `Update` from decoded JSON.
+
+        NotAnUpdate if it is not an object with an integer update_id; UnusableUpdate (with
+        the update_id and the field) if it is one the bot can never process.
+        """
+        if not isinstance(data, dict):
+            raise NotAnUpdate("the body is not a Telegram update: expected a JSON object")
+        update_id = data.get("update_id")
+        if not isinstance(update_id, int) or isinstance(update_id, bool):
+            raise NotAnUpdate("update_id is missing or not an integer")
+        problem = unusable(data)
+        if problem is not None:
+            raise UnusableUpdate(update_id, problem)
         try:
             return Update.de_json(data, self.bot)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ValueError(f"not a Telegram update: {exc!r}") from exc
+        except Exception as exc:
+            # The fields we read are checked above; PTB parses every other field too and can
+            # raise almost anything on an odd one (TypeError, ValueError, OverflowError,
+            # RecursionError, ...). Whatever it is, a retry of the same update fails the same.
+            raise UnusableUpdate(update_id, f"PTB cannot read it ({type(exc).__name__})") from exc
 
     async def process(self, update: Update) -> FollowUp | None:
         """Run the dialogue turn (committed on return); the follow-up work, if any."""
@@ -178,7 +230,8 @@ class TelegramUpdateHandler:
         message = update.message
         if self.staff is None or message is None or not message.text:
             return None
-        if message.text.split(maxsplit=1)[0].split("@", 1)[0].lower() != PUSH_COMMAND:
+        words = message.text.split(maxsplit=1)  # [] for a text of spaces only (found by fuzz)
+        if not words or words[0].split("@", 1)[0].lower() != PUSH_COMMAND:
             return None  # only /push is looked up: learners' messages cost no staff query
         chat_id = str(message.chat.id)
         language = message.from_user.language_code if message.from_user is not None else None
@@ -205,14 +258,22 @@ def telegram_routes(
     async def webhook(request: Request) -> Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
         if expected is None or not hmac.compare_digest(given, expected):
-            return Response(status_code=403)
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return Response(status_code=413)
+            return plain("the secret token header is missing or wrong", 403)
         try:
-            update = handler.parse(json.loads(body))
-        except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
-            return Response(f"body: {exc}", status_code=400)
+            declared_length(request, MAX_BODY_BYTES)
+            if media_type(request) != JSON_TYPE:
+                return plain(f"Content-Type must be {JSON_TYPE}", 415)
+            body = await read_body(request, MAX_BODY_BYTES)
+        except BodyRefused as refused:
+            return refused.response()
+        try:
+            update = handler.parse(_decode(body))
+        except NotAnUpdate as exc:
+            return plain(str(exc), 400)
+        except UnusableUpdate as exc:
+            # 200, or Telegram retries the same update for a day, and it would fail each time.
+            log.warning("telegram: update %s cannot be processed: %s", exc.update_id, exc.reason)
+            return Response(status_code=200)
         follow_up = await handler.process(update)
         if follow_up is None:
             return Response(status_code=200)
@@ -350,11 +411,14 @@ def _unreachable(tr: UiTranslator, locale: str, found: Mapping[str, Sequence[obj
 
 
 async def _quietly(call: Awaitable[Any], what: str) -> None:
-    # Cosmetic calls: a stale or repeated callback query must not fail the update.
+    # Cosmetic calls after the 200: a stale or repeated callback query must not fail the
+    # update, and the turn is committed, so nothing here may raise (a retry would be a no-op).
     try:
         await call
     except TelegramError as exc:
         log.info("telegram: could not %s the callback query: %s", what, exc)
+    except Exception:
+        log.exception("telegram: could not %s the callback query", what)
 
 
 def telegram_extras(

@@ -1,4 +1,14 @@
-"""Twilio webhooks: inbound SMS and WhatsApp, and message status callbacks, all signed."""
+"""Twilio webhooks: inbound SMS and WhatsApp, and message status callbacks, all signed.
+
+Every request is bounded and authenticated before it is parsed: a body over 64 KB is 413, a
+Content-Type other than a urlencoded form 415, a missing or wrong signature 403 (an unsigned
+request's body is never read). A signed request that Twilio could never send as it is (no
+MessageSid or From, a SID of the wrong form, a Body over Twilio's limit, an ErrorCode that is
+not a number) is 400 with the field named: it comes from a tool holding our auth token, not
+from Twilio, so no Twilio retry follows it. A signed message whose From is not a phone number
+(Twilio does deliver short codes and alphanumeric sender ids) is 200 and one log line: it can
+never be answered, and a retry would carry the same From.
+"""
 
 from __future__ import annotations
 
@@ -24,12 +34,15 @@ from twilio.request_validator import (
     remove_port,
 )
 
-from bot.channels.twilio import STATUS_PATH, WHATSAPP_PREFIX, error_kind
+from bot.channels.phone import WHATSAPP_PREFIX, twilio_address
+from bot.channels.twilio import STATUS_PATH, error_kind
 from bot.config import Settings
 from bot.domain import ChannelName, DeliveryStatus, InboundMessage, OutboundMessage
 from bot.store.db import utcnow
 from bot.store.delivery_status import CALLBACK_STATUSES, record_status
+from bot.web.limits import BodyRefused, declared_length, media_type, plain, read_body
 from bot.web.protocols import DialogueLike
+from bot.web.twilio_fields import FieldError, body_text, error_code, message_sid, text_field
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +53,8 @@ TWIML_TYPE = "text/xml"
 
 _TRACKED = frozenset(str(status) for status in CALLBACK_STATUSES)
 FORM_TYPE = "application/x-www-form-urlencoded"
+# A Twilio webhook form is a few KB (a 1,600-character Body, urlencoded, is at most 14 KB).
+MAX_FORM_BYTES = 64 * 1024
 
 OnReplies = Callable[[Sequence[OutboundMessage]], Awaitable[None]]
 # A status callback can come before the dispatcher has written the message's SID (it writes a
@@ -62,11 +77,24 @@ def twilio_routes(
     validator = RequestValidator(settings.twilio_auth_token)
     public_url = settings.public_url.rstrip("/")
 
-    async def verified_form(request: Request) -> FormData | None:
-        form = await _form(request)
+    async def verified_form(request: Request) -> FormData | Response:
+        """The form of a signed request, or the refusal: 413, 415, 403, before any parsing."""
+        try:
+            declared_length(request, MAX_FORM_BYTES)
+        except BodyRefused as refused:
+            return refused.response()
+        if media_type(request) != FORM_TYPE:
+            # Twilio posts only urlencoded forms to these webhooks (never multipart): the
+            # signature is defined over exactly those parameters.
+            return plain(f"Content-Type must be {FORM_TYPE}", 415)
         signature = request.headers.get("X-Twilio-Signature")
         if not signature:
-            return None
+            return _forbidden()  # not signed: the body is not even read
+        try:
+            body = await read_body(request, MAX_FORM_BYTES)
+        except BodyRefused as refused:
+            return refused.response()
+        form = _parse_form(body)
         # Twilio signs the URL it called: ours as the public sees it, not the Host behind a proxy.
         url = public_url + request.url.path
         query = request.scope.get("query_string", b"")
@@ -77,28 +105,43 @@ def twilio_routes(
         )
         if query or (algorithm or HMAC_SHA1).upper() not in _FAST_ALGORITHMS:
             # A query (it may carry bodySHA256) or an odd algorithm: the SDK's whole check.
-            return form if validator.validate(url, form, signature, algorithm) else None
+            return form if validator.validate(url, form, signature, algorithm) else _forbidden()
         # RequestValidator.validate's own rule (the URL without its port, or with it), with
         # the two URL variants computed once per path and the second HMAC only if needed.
         without_port, with_port = _url_variants(url)
         for variant in (without_port, with_port):
             if compare(validator.compute_signature(variant, form, algorithm), signature):
                 return form
-        return None
+        return _forbidden()
 
     def inbound(channel: ChannelName) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             form = await verified_form(request)
-            if form is None:
-                return _forbidden()
-            sender = str(form.get("From") or "")
-            sid = str(form.get("MessageSid") or form.get("SmsSid") or "")
-            if not sender or not sid:
-                return Response("From and MessageSid are required", 400)
+            if isinstance(form, Response):
+                return form
+            try:
+                sid = message_sid(form)
+                raw_sender = text_field(form, "From")
+                if not raw_sender:
+                    raise FieldError("From is missing")
+                text = body_text(form, channel)
+            except FieldError as exc:
+                return plain(str(exc), 400)
+            sender = twilio_address(channel, raw_sender)
+            if sender is None:
+                # Twilio does deliver such senders (short codes, alphanumeric ids, a WhatsApp
+                # sender on the SMS URL); none can be answered, and a retry would be the same.
+                log.warning(
+                    "twilio %s %s: From is not a phone number (%d characters): not processed",
+                    channel,
+                    sid,
+                    len(raw_sender),
+                )
+                return _empty_twiml()
             message = InboundMessage(
                 channel=channel,
-                address=sender.removeprefix(WHATSAPP_PREFIX),
-                text=str(form.get("Body") or ""),
+                address=sender,
+                text=text,
                 provider_id=sid,
                 received_at=utcnow(),
             )
@@ -112,18 +155,21 @@ def twilio_routes(
 
     async def status(request: Request) -> Response:
         form = await verified_form(request)
-        if form is None:
-            return _forbidden()
-        sid = str(form.get("MessageSid") or form.get("SmsSid") or "")
-        raw_status = str(form.get("MessageStatus") or form.get("SmsStatus") or "")
-        if not sid or raw_status not in _TRACKED:
+        if isinstance(form, Response):
+            return form
+        try:
+            sid = message_sid(form)
+            code = error_code(form)
+        except FieldError as exc:
+            return plain(str(exc), 400)
+        raw_status = text_field(form, "MessageStatus", "SmsStatus")
+        if raw_status not in _TRACKED:
             # Statuses we do not track (accepted, scheduled, sending, ...): acknowledge them.
-            return Response(EMPTY_TWIML, media_type=TWIML_TYPE)
+            return _empty_twiml()
         new_status = DeliveryStatus(raw_status)
-        raw_code = str(form.get("ErrorCode") or "").strip()
-        code = int(raw_code) if raw_code.isdigit() and int(raw_code) != 0 else None
-        to = str(form.get("To") or "")
+        to = text_field(form, "To")
         channel = ChannelName.WHATSAPP if to.startswith(WHATSAPP_PREFIX) else ChannelName.SMS
+        address = twilio_address(channel, to)  # None: the policy has no learner to find
         waits = iter(unmatched_status_waits)
         while True:
             wait = next(waits, None)
@@ -135,7 +181,7 @@ def twilio_routes(
                     error_code=str(code) if code is not None else None,
                     failure=error_kind(code) if code is not None else None,
                     channel=channel,
-                    address=to.removeprefix(WHATSAPP_PREFIX) or None,
+                    address=address,
                     now=utcnow(),
                     unmatched_policy=wait is None,  # the last look: act on the learner
                 )
@@ -148,7 +194,7 @@ def twilio_routes(
             wake = getattr(dialogue, "on_enqueued", None)
             if callable(wake):
                 wake()
-        return Response(EMPTY_TWIML, media_type=TWIML_TYPE)
+        return _empty_twiml()
 
     return [
         Route(SMS_PATH, inbound(ChannelName.SMS), methods=["POST"]),
@@ -175,18 +221,18 @@ def _url_variants(url: str) -> tuple[str, str]:
     return remove_port(parsed), add_port(parsed)
 
 
-async def _form(request: Request) -> FormData:
-    """The posted form; Twilio's urlencoded bodies parsed by the stdlib (python-multipart's
-    pure-Python parser cost more than the rest of the signature check)."""
-    content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if content_type != FORM_TYPE:
-        return await request.form()
-    body = await request.body()
+def _parse_form(body: bytes) -> FormData:
+    """A urlencoded body, parsed by the stdlib (python-multipart's pure-Python parser cost
+    more than the rest of the signature check)."""
     fields: list[tuple[str, str | UploadFile]] = list(
         parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
     )
     return FormData(fields)
 
 
+def _empty_twiml() -> Response:
+    return Response(EMPTY_TWIML, media_type=TWIML_TYPE)
+
+
 def _forbidden() -> Response:
-    return Response("invalid Twilio signature", 403)
+    return plain("the X-Twilio-Signature is missing or wrong", 403)
