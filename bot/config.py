@@ -62,6 +62,9 @@ class Settings:
     twilio_messaging_service_sid: str | None = None
     twilio_whatsapp_from: str | None = None
     twilio_api_url: str | None = None  # None: Twilio's own
+    # Twilio's connection overrides ("rc=5&rp=5xx,ct,rt&tt=15000") as set after "#" on the
+    # webhook URLs in Twilio's console: also tried when checking signatures.
+    twilio_webhook_overrides: str = ""
     twilio_sms_mps: float = 1.0  # messages (segments) per second per sender
     twilio_whatsapp_mps: float = 80.0
     # locale -> approved WhatsApp content template SID ("your lesson is ready, reply 1")
@@ -119,6 +122,7 @@ class Settings:
             twilio_messaging_service_sid=_optional(get("TWILIO_MESSAGING_SERVICE_SID")),
             twilio_whatsapp_from=_whatsapp_from(get("TWILIO_WHATSAPP_FROM")),
             twilio_api_url=_http_url("TWILIO_API_URL", get("TWILIO_API_URL", "")) or None,
+            twilio_webhook_overrides=_webhook_overrides(get("TWILIO_WEBHOOK_OVERRIDES", "")),
             twilio_sms_mps=_rate("TWILIO_SMS_MPS", get("TWILIO_SMS_MPS", "1")),
             twilio_whatsapp_mps=_rate("TWILIO_WHATSAPP_MPS", get("TWILIO_WHATSAPP_MPS", "80")),
             twilio_whatsapp_templates=_templates(get("TWILIO_WHATSAPP_TEMPLATES", "")),
@@ -219,6 +223,24 @@ def _flag(name: str, value: str) -> bool:
     if lowered in ("", "0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name}: expected 0/1 or true/false, got {value!r}")
+
+
+# Twilio's connection override parameters: timeouts, retry count and policy, edge, SNI.
+_OVERRIDE_KEYS = frozenset({"ct", "rt", "tt", "rc", "rp", "e", "edge", "sni"})
+_OVERRIDE = re.compile(r"[a-z]+=[A-Za-z0-9,._-]+", re.ASCII)
+
+
+def _webhook_overrides(value: str) -> str:
+    overrides = value.strip().removeprefix("#")
+    if not overrides:
+        return ""
+    for pair in overrides.split("&"):
+        if not _OVERRIDE.fullmatch(pair) or pair.split("=", 1)[0] not in _OVERRIDE_KEYS:
+            raise ConfigError(
+                f"TWILIO_WEBHOOK_OVERRIDES: {pair!r} is not one of Twilio's connection overrides"
+                " (e.g. rc=5&rp=5xx,ct,rt&tt=15000)"
+            )
+    return overrides
 
 
 def _optional(value: str | None) -> str | None:

@@ -153,3 +153,11 @@ def test_sms_fold_lists_locales_or_none(dirs: dict[str, str]) -> None:
     assert fold("none") == fold("") == frozenset()
     with pytest.raises(ConfigError, match="LEARNBOT_SMS_FOLD: unknown locale 'xx'"):
         fold("fr,xx")
+
+
+def test_twilio_connection_overrides_name_a_bad_pair(dirs: dict[str, str]) -> None:
+    with pytest.raises(ConfigError, match="TWILIO_WEBHOOK_OVERRIDES: 'retry=always'"):
+        Settings.from_env({**dirs, "TWILIO_WEBHOOK_OVERRIDES": "#rc=5&retry=always"}, env_file=None)
+    overrides = {**dirs, "TWILIO_WEBHOOK_OVERRIDES": "#rc=5&rp=5xx,ct,rt&tt=15000"}
+    settings = Settings.from_env(overrides, env_file=None)
+    assert settings.twilio_webhook_overrides == "rc=5&rp=5xx,ct,rt&tt=15000"

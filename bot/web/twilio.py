@@ -76,6 +76,7 @@ def twilio_routes(
         raise ValueError("twilio_routes needs TWILIO_AUTH_TOKEN to check signatures")
     validator = RequestValidator(settings.twilio_auth_token)
     public_url = settings.public_url.rstrip("/")
+    overrides = settings.twilio_webhook_overrides
 
     async def verified_form(request: Request) -> FormData | Response:
         """The form of a signed request, or the refusal: 413, 415, 403, before any parsing."""
@@ -103,15 +104,21 @@ def twilio_routes(
         algorithm = get_signature_algorithm(
             request.headers.get("X-Twilio-Webhooks-Signature-Settings")
         )
-        if query or (algorithm or HMAC_SHA1).upper() not in _FAST_ALGORITHMS:
-            # A query (it may carry bodySHA256) or an odd algorithm: the SDK's whole check.
-            return form if validator.validate(url, form, signature, algorithm) else _forbidden()
-        # RequestValidator.validate's own rule (the URL without its port, or with it), with
-        # the two URL variants computed once per path and the second HMAC only if needed.
-        without_port, with_port = _url_variants(url)
-        for variant in (without_port, with_port):
-            if compare(validator.compute_signature(variant, form, algorithm), signature):
-                return form
+        # The connection overrides after "#" never reach us; whether Twilio signs the URL with
+        # them is not documented, so both forms are accepted (the second costs an HMAC only
+        # when the first fails).
+        candidates = (url, f"{url}#{overrides}") if overrides else (url,)
+        for candidate in candidates:
+            if query or (algorithm or HMAC_SHA1).upper() not in _FAST_ALGORITHMS:
+                # A query (it may carry bodySHA256) or an odd algorithm: the SDK's whole check.
+                if validator.validate(candidate, form, signature, algorithm):
+                    return form
+                continue
+            # RequestValidator.validate's own rule (the URL without its port, or with it), with
+            # the two URL variants computed once per path and the second HMAC only if needed.
+            for variant in _url_variants(candidate):
+                if compare(validator.compute_signature(variant, form, algorithm), signature):
+                    return form
         return _forbidden()
 
     def inbound(channel: ChannelName) -> Callable[[Request], Awaitable[Response]]:

@@ -519,3 +519,46 @@ async def test_whole_journey_through_the_webhook(
         # Every part fits LEARNBOT_SMS_MAX_SEGMENTS, and the longest ones use the room.
         counts = [segment_count(m.params["Body"]) for m in sent]
         assert max(counts) == harness.settings.sms_max_segments
+
+
+OVERRIDES = "rc=5&rp=5xx,ct,rt&tt=15000"
+
+
+@pytest.mark.parametrize(
+    ("setting", "signed_with_fragment", "status"),
+    [
+        (OVERRIDES, True, 200),  # Twilio signed the URL as set in its console, with "#..."
+        (OVERRIDES, False, 200),  # or without the fragment
+        ("", True, 403),  # a fragment nobody configured is not accepted
+    ],
+)
+async def test_a_url_with_connection_overrides_is_accepted_signed_either_way(
+    engine: AsyncEngine, setting: str, signed_with_fragment: bool, status: int
+) -> None:
+    settings = Settings(
+        public_url=PUBLIC_URL,
+        twilio_account_sid=ACCOUNT,
+        twilio_auth_token=TOKEN,
+        twilio_webhook_overrides=setting,
+    )
+
+    async def no_replies(replies: object) -> None:
+        raise AssertionError("a status callback sends nothing")
+
+    routes = twilio_routes(
+        settings=settings,
+        dialogue=None,  # type: ignore[arg-type]  # a status callback never reaches the dialogue
+        engine=engine,
+        on_replies=no_replies,
+    )
+    app = Starlette(routes=routes)
+    path = "/webhooks/twilio/status"
+    params = {"MessageSid": "SM" + "a" * 32, "MessageStatus": "accepted", "AccountSid": ACCOUNT}
+    url = PUBLIC_URL + path + (f"#{OVERRIDES}" if signed_with_fragment else "")
+    signature = RequestValidator(TOKEN).compute_signature(url, params)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as http:
+        response = await http.post(path, data=params, headers={"X-Twilio-Signature": signature})
+
+    assert response.status_code == status
