@@ -19,6 +19,7 @@ from bot.channels.sandbox import Preview, SandboxChannel, SandboxEntry
 from bot.delivery import deliver
 from bot.domain import ChannelName, InboundMessage, OutboundMessage, RenderedMessage
 from bot.lessons.render import render
+from bot.web.limits import BodyRefused, read_body
 from bot.web.locale import negotiate
 from bot.web.protocols import DialogueLike, UiCatalogsLike
 from bot.web.sandbox_limits import SandboxLimits, TokenBuckets, client_key, retry_after
@@ -293,11 +294,10 @@ async def _read_json(request: Request) -> object:
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type and media_type != JSON_TYPE:
         raise InputError("Content-Type", f"expected {JSON_TYPE}", status_code=415)
-    chunks = bytearray()
-    async for chunk in request.stream():
-        chunks += chunk
-        if len(chunks) > MAX_BODY_BYTES:
-            raise InputError("body", f"at most {MAX_BODY_BYTES} bytes", status_code=413)
+    try:
+        chunks = await read_body(request, MAX_BODY_BYTES)  # cut off as soon as it passes the cap
+    except BodyRefused as refused:
+        raise InputError("body", refused.reason, status_code=refused.status) from None
     try:
         return json.loads(chunks.decode("utf-8"))
     except UnicodeDecodeError:
