@@ -459,6 +459,8 @@ class Dispatcher:
         now = self.clock()
         token = f"{self.name}:{next(self._batches)}"
         limit = self.batch_limit(channel)
+        chat_rate = getattr(self.limiter(channel), "per_address_rate", None)
+        chat_interval = timedelta(seconds=1 / chat_rate) if chat_rate else None
         rows = await self.runner.run(
             lambda db: outbox.claim_batch(
                 as_async(db),
@@ -467,6 +469,7 @@ class Dispatcher:
                 limit=limit,
                 now=now,
                 lease_until=now + self.lease,
+                chat_interval=chat_interval,
             )
         )
         if not rows:
