@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, exists, or_, select, text
+from sqlalchemy import and_, bindparam, exists, or_, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import TextClause
@@ -195,14 +195,23 @@ def _claim_sqlite() -> tuple[Any, Any]:
 
 
 def _chat_busy() -> Any:
-    """The candidate's learner has a delivery of the channel in flight, or sent just now."""
+    """The candidate's learner has a delivery of the channel in flight, sent just now, or
+    due before the candidate (one delivery per chat per claim, the first in send order)."""
     other = deliveries.alias("other")
+    earlier = (
+        other.c.status == PENDING,
+        other.c.due_at <= _DUE,
+        or_(other.c.next_attempt_at.is_(None), other.c.next_attempt_at <= _DUE),
+        tuple_(other.c.priority, other.c.due_at, other.c.id)
+        < tuple_(deliveries.c.priority, deliveries.c.due_at, deliveries.c.id),
+    )
     return exists().where(
         other.c.learner_id == deliveries.c.learner_id,
         other.c.channel == bindparam("channel_"),
         or_(
             other.c.status == SENDING,
             other.c.sent_at > bindparam("recent_", type_=deliveries.c.sent_at.type),
+            and_(*earlier),
         ),
     )
 
@@ -282,9 +291,11 @@ async def claim_batch(
 ) -> list[ClaimedRow]:
     """Mark up to `limit` due rows of a channel `sending` under `token`; them, in send order.
 
-    `chat_interval` (PostgreSQL, where several processes dispatch): a learner with a delivery
-    of the channel in flight, or sent less than this long ago, is left for a later claim, so
-    the channel's per-chat limit holds across processes (one process spaces its own sends).
+    `chat_interval` (PostgreSQL, where several processes dispatch): a claim takes one
+    delivery per learner, their first due, and none of a learner with a delivery of the
+    channel in flight or sent less than `chat_interval` ago, so the channel's per-chat limit
+    holds across processes, and no send of a batch waits for its chat (which left the
+    channel's rate unused while a batch's last sends waited).
     """
     values: dict[str, Any] = {
         "channel_": str(channel),

