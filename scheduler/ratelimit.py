@@ -34,6 +34,9 @@ TELEGRAM_CHAT_RATE = 1.0
 # bring two sends closer together on arrival than they left, and a 429 costs a whole pause.
 HEADROOM = 0.955
 CHAT_HEADROOM = 0.9
+# Shared schedules: a slot woken later than this fraction of a slot's length is given up.
+LATE_SLOT = 0.5
+MAX_LATE_SLOTS = 5
 
 
 @dataclass(slots=True)
@@ -136,15 +139,23 @@ class ChannelLimiter:
             return
 
     async def _acquire_shared(self, cost: float, shared: SharedSchedule) -> None:
+        late_slots = 0
         while True:
             paused = self._paused_until - self._clock()
             if paused > 0:
                 await self._sleep(paused)
-            delay = await shared.slot(cost) - self._clock()
+            slot = await shared.slot(cost)
+            delay = slot - self._clock()
             if delay > 0:
                 await self._sleep(delay)
             if self._paused_until > self._clock():
                 continue  # a pause began while we waited: this slot falls inside it
+            # A stalled loop wakes late; sent now, the message would crowd the other
+            # processes' next slots into one provider second (a 429 costs a whole pause).
+            # Such a slot is given up, a few times at most.
+            if self._clock() - slot > LATE_SLOT / shared.rate and late_slots < MAX_LATE_SLOTS:
+                late_slots += 1
+                continue
             await self._wait_for_window()
             return
 
