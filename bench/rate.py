@@ -164,6 +164,7 @@ class RunResult:
     seconds: float
     min_chat_gap: float | None = None  # seconds, as the fake measured on arrival
     shares: tuple[int, ...] = ()  # messages sent by each dispatcher process
+    late_slots: tuple[int, ...] = ()  # shared slots each process gave up (woken too late)
 
 
 async def one_run(port: int, messages: int, chats: int, workers: int, seed: int) -> RunResult:
@@ -248,11 +249,12 @@ async def dispatch_forever(database_url: str, port: int) -> None:
     settings = _settings(port)
     engine = create_engine(database_url)
     channel = TelegramChannel.from_settings(settings)
+    limiter = limiter_for(ChannelName.TELEGRAM, settings, engine)
     dispatcher = Dispatcher(
         engine,
         {ChannelName.TELEGRAM: channel},
         _NoLessons(),
-        limiters={ChannelName.TELEGRAM: limiter_for(ChannelName.TELEGRAM, settings, engine)},
+        limiters={ChannelName.TELEGRAM: limiter},
         retry=RetryPolicy(max_attempts=50),
         lease=timedelta(seconds=30),
     )
@@ -271,6 +273,7 @@ async def dispatch_forever(database_url: str, port: int) -> None:
     try:
         await dispatcher.run_forever(idle_seconds=0.1)
     finally:
+        print(f"late {limiter.slots_given_up}", flush=True)
         print(f"sent {sent}", flush=True)
         await channel.aclose()
         await engine.dispose()
@@ -397,6 +400,7 @@ def run_processes(
         stats: dict[str, Any] = httpx.get(f"http://127.0.0.1:{port}/stats").json()
         _stop(workers)
         shares = tuple(_share(log) for log in logs)
+        late = tuple(_late(log) for log in logs)
         for log in logs:
             log.unlink(missing_ok=True)
     finally:
@@ -417,6 +421,7 @@ def run_processes(
         seconds=seconds,
         min_chat_gap=stats["min_chat_gap"],
         shares=shares,
+        late_slots=late,
     )
 
 
@@ -429,6 +434,14 @@ def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
             worker.wait(10)
         except subprocess.TimeoutExpired:
             worker.kill()
+
+
+def _late(log: Path) -> int:
+    """Shared slots a dispatcher process gave up, woken too late (its line `late N`)."""
+    for line in log.read_text().splitlines():
+        if line.startswith("late "):
+            return int(line.split()[1])
+    return -1
 
 
 def _share(log: Path) -> int:
@@ -542,7 +555,8 @@ def run_series(args: argparse.Namespace) -> None:
                 f"{result.seconds:.1f} s; provider rate {result.provider_rate:.2f}/s = "
                 f"{result.provider_rate / LIMIT:.3f} of the limit; 429s {result.got_429} "
                 f"({result.rejected_for_chat} for the per-chat limit); shortest gap to one "
-                f"chat {gap}; shares {list(result.shares)}",
+                f"chat {gap}; shares {list(result.shares)}; slots given up "
+                f"{list(result.late_slots)}",
                 flush=True,
             )
     for processes, series in results.items():

@@ -68,6 +68,7 @@ class ChannelLimiter:
         self._sleep = sleep
         # Several processes on one PostgreSQL: global slots come from the shared schedule.
         self.shared = shared
+        self.slots_given_up = 0  # shared slots woken too late to use (see _acquire_shared)
         # (N, W): at most N sends in any W seconds, by the time each send was really let go.
         # Slots are kept on paper; a stalled event loop wakes several waiters late at once,
         # and this check stops them from leaving together.
@@ -155,6 +156,7 @@ class ChannelLimiter:
             # Such a slot is given up, a few times at most.
             if self._clock() - slot > LATE_SLOT / shared.rate and late_slots < MAX_LATE_SLOTS:
                 late_slots += 1
+                self.slots_given_up += 1
                 continue
             await self._wait_for_window()
             return
