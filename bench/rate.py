@@ -74,6 +74,7 @@ class Limits:
         self.rejected = 0
         self.rejected_chat = 0  # of which: the chat's own limit
         self.min_chat_gap: float | None = None  # shortest gap between two accepted, one chat
+        self.times: list[float] = []  # every accepted arrival
 
     def admit(self, chat_id: str, now: float) -> bool:
         while self.accepted and self.accepted[0] <= now - WINDOW:
@@ -85,6 +86,7 @@ class Limits:
             self.rejected_chat += chat_busy
             return False
         self.accepted.append(now)
+        self.times.append(now)
         if previous is not None:
             gap = now - previous
             self.min_chat_gap = gap if self.min_chat_gap is None else min(self.min_chat_gap, gap)
@@ -137,6 +139,7 @@ def serve_fake(sock: socket.socket) -> None:
                 "first": limits.first,
                 "last": limits.last,
                 "min_chat_gap": limits.min_chat_gap,
+                "steady_rate": _steady_rate(limits.times),
             }
         )
 
@@ -148,6 +151,14 @@ def serve_fake(sock: socket.socket) -> None:
     )
     config = uvicorn.Config(app, log_level="error", lifespan="off", access_log=False)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def _steady_rate(times: list[float]) -> float | None:
+    """Accepted per second between the 10th and the 90th percentile of arrivals."""
+    if len(times) < 20:
+        return None
+    first, last = len(times) // 10, len(times) * 9 // 10
+    return (last - first) / (times[last] - times[first])
 
 
 # --- the sender, as the dispatcher runs it -----------------------------------------------
@@ -165,6 +176,7 @@ class RunResult:
     min_chat_gap: float | None = None  # seconds, as the fake measured on arrival
     shares: tuple[int, ...] = ()  # messages sent by each dispatcher process
     late_slots: tuple[int, ...] = ()  # shared slots each process gave up (woken too late)
+    steady_rate: float | None = None  # accepted/s over the middle 80% of the messages
 
 
 async def one_run(port: int, messages: int, chats: int, workers: int, seed: int) -> RunResult:
@@ -422,6 +434,7 @@ def run_processes(
         min_chat_gap=stats["min_chat_gap"],
         shares=shares,
         late_slots=late,
+        steady_rate=stats["steady_rate"],
     )
 
 
@@ -553,7 +566,8 @@ def run_series(args: argparse.Namespace) -> None:
             print(
                 f"run {run}, {processes} process(es): {result.sent} sent in "
                 f"{result.seconds:.1f} s; provider rate {result.provider_rate:.2f}/s = "
-                f"{result.provider_rate / LIMIT:.3f} of the limit; 429s {result.got_429} "
+                f"{result.provider_rate / LIMIT:.3f} of the limit (middle 80% of the messages: "
+                f"{(result.steady_rate or 0.0) / LIMIT:.3f}); 429s {result.got_429} "
                 f"({result.rejected_for_chat} for the per-chat limit); shortest gap to one "
                 f"chat {gap}; shares {list(result.shares)}; slots given up "
                 f"{list(result.late_slots)}",
