@@ -160,3 +160,28 @@ async def test_a_claim_takes_a_chats_first_due_delivery_only(engine: AsyncEngine
         ).scalars()
         expected = list(firsts)
     assert sorted(await _claim(engine, "a:1")) == expected  # in order, one per chat
+
+
+class LateFirstSchedule:
+    """A shared schedule whose first slot is already 0.2 s gone (a stalled loop's view)."""
+
+    rate = 10.0  # slots 0.1 s apart
+
+    def __init__(self) -> None:
+        self.slots: list[float] = []
+
+    async def slot(self, cost: float) -> float:
+        now = time.monotonic()
+        self.slots.append(now - 0.2 if not self.slots else now + 0.05)
+        return self.slots[-1]
+
+    def hold_off(self, seconds: float) -> None:
+        return None
+
+
+async def test_a_slot_woken_late_is_given_up_not_sent_into_the_next_ones() -> None:
+    schedule = LateFirstSchedule()
+    limiter = ChannelLimiter(10.0, shared=schedule)  # type: ignore[arg-type]
+    await limiter.acquire("1")
+    assert limiter.slots_given_up == 1
+    assert time.monotonic() >= schedule.slots[1]  # it went at the next slot instead
