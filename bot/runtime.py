@@ -163,7 +163,10 @@ def scheduler_lifespan(
             runtime.engine,
             runtime.channels,
             runtime.dialogue,
-            limiters={name: limiter_for(name, settings) for name in runtime.channels},
+            # On PostgreSQL each channel's rate is shared by every serving process.
+            limiters={
+                name: limiter_for(name, settings, runtime.engine) for name in runtime.channels
+            },
             sms_max_segments=settings.sms_max_segments,
             sms_fold=settings.sms_fold,
             runner=runtime.dialogue.runner,  # SQLite: claims and writes inline, like turns

@@ -1,13 +1,16 @@
 """The outbox dispatcher: claim due deliveries, render, rate-limit, send, write results back.
 
 One loop per channel, so a slow channel (SMS at 1 segment/s) never holds up the others;
-each loop claims about two seconds of its channel's sending at a time, replies first. Sends
-within a batch run concurrently, one learner's messages in order. The results of a batch,
-with the enrollment moves and `lesson_delivered` events of the lessons sent, are written in
-one transaction, one statement per kind of write, while the next batch is being sent (the
-loop claims batch N+1, then writes batch N as it sends N+1). A batch's lease is renewed
-while it is in hand, however slow its channel. A delivery of several provider messages
-records how many went out, so a retry resumes at the one that failed.
+each loop claims about two seconds of its channel's sending at a time (never more than it
+can send in half a lease), replies first. Sends within a batch run concurrently, one
+learner's messages in order. Each send's outcome, with the enrollment move and
+`lesson_delivered` event of a lesson sent, is written as it happens, in small groups (one
+transaction, one statement per kind of write), while the rest of the batch is being sent:
+at most `MAX_CONCURRENT_SENDS` deliveries of a channel are ever sent or being sent without
+their outcome committed, so a process killed at any moment sends at most that many again.
+A batch's lease is renewed while it is in hand, however slow its channel. A delivery of
+several provider messages records how many went out, so a retry resumes at the one that
+failed.
 """
 
 from __future__ import annotations
@@ -60,7 +63,10 @@ TEMPLATE_WAITING = "held: a template already waits for the learner's reply"
 _LEARNER_GONE = frozenset({SendErrorKind.OPTED_OUT, SendErrorKind.UNREACHABLE})
 BATCH_SECONDS = 2.0  # a claim holds about this much of a channel's sending
 UNLIMITED_BATCH = 1000
-MAX_CONCURRENT_SENDS = 256  # learners being sent to at once, per channel
+# Deliveries of one channel sent or being sent whose outcome is not committed yet: what a
+# kill -9 can make go twice. Far more than a provider's rate times its latency needs
+# (Telegram 30/s x ~0.1 s, Twilio 100 MPS x ~0.2 s).
+MAX_CONCURRENT_SENDS = 32
 UNCONFIGURED_CHECK_SECONDS = 60.0  # how often to look for rows on channels not configured
 
 
@@ -192,13 +198,129 @@ class _LeaseKeeper:
         await self._task
 
 
+class _Recorder:
+    """Writes a batch's outcomes as they come, a group per transaction, while it is sent.
+
+    Each send holds one of its channel's `slots` from before it starts until its outcome is
+    committed: a kill can only catch that many sent and not recorded.
+    """
+
+    def __init__(self, dispatcher: Dispatcher, slots: asyncio.Semaphore) -> None:
+        self._dispatcher = dispatcher
+        self._slots = slots
+        self._queue: list[tuple[_Outcome, bool]] = []
+        self._ready = asyncio.Event()
+        self._closed = False
+        self.result = BatchResult()
+        self.error: Exception | None = None
+        self._task = asyncio.create_task(self._run())
+
+    def add(self, outcome: _Outcome, *, holds_slot: bool) -> None:
+        """Queue `outcome` for the next write (`holds_slot`: release a slot once written)."""
+        self._queue.append((outcome, holds_slot))
+        self._ready.set()
+
+    async def _run(self) -> None:
+        # On PostgreSQL the batch's groups share one connection: a pool checkout (with its
+        # pre-ping round trip) per group cost about as much as the group's writes.
+        conn: AsyncConnection | None = None
+        try:
+            while True:
+                if not self._queue:
+                    if self._closed:
+                        return
+                    self._ready.clear()
+                    await self._ready.wait()
+                    continue
+                # Everything that finished while the last group was written: the group grows
+                # with the send rate, never beyond the slots (plus rows settled without a send).
+                group, self._queue = self._queue, []
+                try:
+                    conn = await self._write_group(group, conn)
+                finally:
+                    for _, held in group:
+                        if held:
+                            self._slots.release()
+        finally:
+            if conn is not None:
+                await _close_quietly(conn)
+
+    async def _write_group(
+        self, group: list[tuple[_Outcome, bool]], conn: AsyncConnection | None
+    ) -> AsyncConnection | None:
+        """Write one group; while the store refuses writes, try again with backoff.
+
+        What went out to learners must be recorded, or its rows would go out again once
+        their lease runs out; the group keeps its send slots meanwhile, so the batch stops
+        sending until the store takes writes again. The connection to use next is returned.
+        """
+        runner = self._dispatcher.runner
+        outage: StoreOutage | None = None
+        while True:
+            try:
+                if conn is None and isinstance(runner, AsyncRunner):
+                    conn = await runner.engine.connect()
+                written = await self._dispatcher._write([o for o, _ in group], conn)
+            except Exception as exc:
+                if conn is not None:
+                    await _close_quietly(conn)
+                    conn = None
+                reason = unavailable_reason(exc)
+                if reason is None:
+                    # These rows stay `sending` and go back to the outbox when the lease ends:
+                    # sent twice at worst, never lost. The batch stops sending (`failed`).
+                    log.exception("writing back %d deliveries failed", len(group))
+                    self.error = self.error or exc
+                    return None
+                if outage is None:
+                    outage = StoreOutage(f"dispatcher write-back of {len(group)} deliveries")
+                await asyncio.sleep(outage.refused(reason))
+                continue
+            if outage is not None:
+                outage.succeeded()
+            _add_result(self.result, written)
+            return conn
+
+    @property
+    def failed(self) -> bool:
+        """A write failed: send no more of this batch."""
+        return self.error is not None
+
+    async def close(self) -> BatchResult:
+        """Wait for every queued outcome to be written: what they did (or the write's error)."""
+        self._closed = True
+        self._ready.set()
+        await self._task
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
 @dataclass(slots=True)
 class _Batch:
-    """A claimed batch, and then its outcomes, under a lease kept alive until written."""
+    """A claimed batch under a lease kept alive until its last outcome is written."""
 
     rows: list[ClaimedRow]
     lease: _LeaseKeeper
-    outcomes: list[_Outcome] = field(default_factory=list)
+    recorder: _Recorder
+
+    async def abandon(self) -> None:
+        """Stop renewing; write what was sent (rows not sent go back when the lease ends)."""
+        try:
+            with contextlib.suppress(Exception):
+                await self.recorder.close()
+        finally:
+            await self.lease.stop()
+
+
+async def _close_quietly(conn: AsyncConnection) -> None:
+    with contextlib.suppress(Exception):
+        await conn.close()
+
+
+def _add_result(total: BatchResult, result: BatchResult) -> None:
+    for name in BatchResult.__slots__:
+        setattr(total, name, getattr(total, name) + getattr(result, name))
 
 
 def worker_id() -> str:
@@ -244,6 +366,7 @@ class Dispatcher:
         self.name = name or worker_id()
         self._batches = count(1)
         self._wakeups: dict[ChannelName, asyncio.Event] = {}
+        self._slots: dict[ChannelName, asyncio.Semaphore] = {}
         self._stopping = False
         self._unconfigured_reported: dict[str, int] = {}
 
@@ -356,8 +479,7 @@ class Dispatcher:
             for channel in self.channels:
                 sent[channel], result = await self._step(channel, sent.get(channel))
                 busy = busy or sent[channel] is not None
-                for name in total.__slots__:
-                    setattr(total, name, getattr(total, name) + getattr(result, name))
+                _add_result(total, result)
         return total
 
     # --- one batch -----------------------------------------------------------------------
@@ -370,13 +492,24 @@ class Dispatcher:
         return found
 
     def batch_limit(self, channel: ChannelName) -> int:
-        """How many rows one claim takes: about `BATCH_SECONDS` of the channel's rate."""
-        if self.batch_size is not None:
-            return self.batch_size
+        """How many rows one claim takes: about `BATCH_SECONDS` of the channel's rate.
+
+        Never more than the channel sends in half a lease, so a claimed row waits for its
+        send less than the lease, renewed or not.
+        """
         rate = getattr(self.limiter(channel), "rate", None)
         if not isinstance(rate, int | float):
-            return UNLIMITED_BATCH
-        return max(1, min(UNLIMITED_BATCH, int(rate * BATCH_SECONDS)))
+            return self.batch_size or UNLIMITED_BATCH
+        within_lease = int(rate * self.lease.total_seconds() / 2)
+        wanted = self.batch_size or int(rate * BATCH_SECONDS)
+        return max(1, min(UNLIMITED_BATCH, wanted, within_lease))
+
+    def slots(self, channel: ChannelName) -> asyncio.Semaphore:
+        """The channel's sends not yet recorded (`MAX_CONCURRENT_SENDS`), across its batches."""
+        found = self._slots.get(channel)
+        if found is None:
+            found = self._slots[channel] = asyncio.Semaphore(MAX_CONCURRENT_SENDS)
+        return found
 
     async def dispatch_once(self, channel: ChannelName) -> BatchResult:
         """Claim one batch of `channel`, send it, write the results: what happened."""
@@ -386,7 +519,7 @@ class Dispatcher:
         try:
             await self._send(batch)
         except BaseException:
-            await batch.lease.stop()
+            await batch.abandon()
             raise
         return await self._finish(batch)
 
@@ -407,7 +540,7 @@ class Dispatcher:
             raise
         except BaseException:
             if sent is not None:
-                await sent.lease.stop()  # its rows go back to the outbox when the lease ends
+                await sent.abandon()
             raise
         writing = asyncio.create_task(self._finish(sent)) if sent is not None else None
         try:
@@ -415,7 +548,7 @@ class Dispatcher:
                 await self._send(batch)
         except BaseException:
             if batch is not None:
-                await batch.lease.stop()
+                await batch.abandon()
             raise
         finally:
             result = await writing if writing is not None else BatchResult()
@@ -425,6 +558,8 @@ class Dispatcher:
         now = self.clock()
         token = f"{self.name}:{next(self._batches)}"
         limit = self.batch_limit(channel)
+        chat_rate = getattr(self.limiter(channel), "per_address_rate", None)
+        chat_interval = timedelta(seconds=1 / chat_rate) if chat_rate else None
         rows = await self.runner.run(
             lambda db: outbox.claim_batch(
                 as_async(db),
@@ -433,11 +568,12 @@ class Dispatcher:
                 limit=limit,
                 now=now,
                 lease_until=now + self.lease,
+                chat_interval=chat_interval,
             )
         )
         if not rows:
             return None
-        return _Batch(rows, _LeaseKeeper(self, token))
+        return _Batch(rows, _LeaseKeeper(self, token), _Recorder(self, self.slots(channel)))
 
     async def _send(self, batch: _Batch) -> None:
         by_learner: dict[int, list[ClaimedRow]] = defaultdict(list)
@@ -447,54 +583,44 @@ class Dispatcher:
         # at a time. (A task per learner cost more than the sandbox's sends themselves; the
         # workers are far more than a channel's rate times a provider's latency needs.)
         queue = iter(list(by_learner.values()))
-        outcomes: list[_Outcome] = []
+        recorder = batch.recorder
+        slots = self.slots(batch.rows[0].channel)
 
         async def worker() -> None:
             for learner_rows in queue:
-                outcomes.extend(await self._send_learner(learner_rows))
+                if recorder.failed:
+                    return  # the store refused a write: the rest waits for the lease to end
+                await self._send_learner(learner_rows, recorder, slots)
 
         workers = min(len(by_learner), MAX_CONCURRENT_SENDS)
         await asyncio.gather(*(worker() for _ in range(workers)))
-        batch.outcomes = outcomes
 
     async def _finish(self, batch: _Batch) -> BatchResult:
-        """Write a sent batch back; its lease is renewed until the write begins.
+        """Wait for a sent batch's last outcomes to be written; its lease is renewed until then."""
+        try:
+            return await batch.recorder.close()
+        finally:
+            await batch.lease.stop()
 
-        While the store refuses the write (disk full, read-only, down) it is tried again,
-        with backoff, until it lands: what went out to learners must be recorded, or its rows
-        would go out again once their lease runs out.
-        """
-        await batch.lease.stop()
-        outage: StoreOutage | None = None
-        while True:
-            try:
-                result = await self._write(batch.outcomes)
-            except Exception as exc:
-                reason = unavailable_reason(exc)
-                if reason is None:
-                    raise
-                if outage is None:
-                    outage = StoreOutage(f"dispatcher write-back of {len(batch.rows)} deliveries")
-                await asyncio.sleep(outage.refused(reason))
-                continue
-            if outage is not None:
-                outage.succeeded()
-            return result
-
-    async def _send_learner(self, rows: Sequence[ClaimedRow]) -> list[_Outcome]:
-        outcomes: list[_Outcome] = []
+    async def _send_learner(
+        self, rows: Sequence[ClaimedRow], recorder: _Recorder, slots: asyncio.Semaphore
+    ) -> None:
         gone = False  # the provider said this learner can no longer receive anything
         announced = False  # a WhatsApp template went to this learner in this batch
         for row in rows:
             if gone:
-                outcomes.append(_Outcome(row, DeliveryStatus.CANCELLED))
+                recorder.add(_Outcome(row, DeliveryStatus.CANCELLED), holds_slot=False)
                 continue
-            outcome = await self._send_row(row, announced=announced)
+            await slots.acquire()
+            try:
+                outcome = await self._send_row(row, announced=announced)
+            except BaseException:
+                slots.release()
+                raise
+            recorder.add(outcome, holds_slot=True)
             announced = announced or outcome.template_result is not None
-            outcomes.append(outcome)
             error = outcome.error
             gone = error is not None and error.kind in _LEARNER_GONE
-        return outcomes
 
     async def _send_row(self, row: ClaimedRow, *, announced: bool = False) -> _Outcome:
         now = self.clock()
@@ -610,7 +736,10 @@ class Dispatcher:
 
     # --- writing back --------------------------------------------------------------------
 
-    async def _write(self, outcomes: Sequence[_Outcome]) -> BatchResult:
+    async def _write(
+        self, outcomes: Sequence[_Outcome], conn: AsyncConnection | None = None
+    ) -> BatchResult:
+        """Write `outcomes` in one transaction (on `conn` when given, else the runner's)."""
         now = self.clock()
         result = BatchResult(claimed=len(outcomes))
         sent = SentRows([], [], [], [], [], [])
@@ -649,11 +778,17 @@ class Dispatcher:
                         templates.append(_template_values(outcome, now))
                 else:
                     result.cancelled += 1
-        statements = await self.runner.run(
-            lambda db: self._write_rows(
-                as_async(db), sent, settled, moves, templates, events, failures, now
+        if conn is not None:
+            async with conn.begin():
+                statements = await self._write_rows(
+                    conn, sent, settled, moves, templates, events, failures, now
+                )
+        else:
+            statements = await self.runner.run(
+                lambda db: self._write_rows(
+                    as_async(db), sent, settled, moves, templates, events, failures, now
+                )
             )
-        )
         result.statements += statements
         return result
 

@@ -18,12 +18,13 @@ SQLite's executemany is cheap and is kept.
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, or_, select, text
+from sqlalchemy import and_, bindparam, exists, or_, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import TextClause
@@ -193,12 +194,34 @@ def _claim_sqlite() -> tuple[Any, Any]:
     return claim, claimed
 
 
-def _claim_postgres() -> Any:
+def _chat_busy() -> Any:
+    """The candidate's learner has a delivery of the channel in flight, sent just now, or
+    due before the candidate (one delivery per chat per claim, the first in send order)."""
+    other = deliveries.alias("other")
+    earlier = (
+        other.c.status == PENDING,
+        other.c.due_at <= _DUE,
+        or_(other.c.next_attempt_at.is_(None), other.c.next_attempt_at <= _DUE),
+        tuple_(other.c.priority, other.c.due_at, other.c.id)
+        < tuple_(deliveries.c.priority, deliveries.c.due_at, deliveries.c.id),
+    )
+    return exists().where(
+        other.c.learner_id == deliveries.c.learner_id,
+        other.c.channel == bindparam("channel_"),
+        or_(
+            other.c.status == SENDING,
+            other.c.sent_at > bindparam("recent_", type_=deliveries.c.sent_at.type),
+            and_(*earlier),
+        ),
+    )
+
+
+def _claim_postgres(*, per_chat: bool = False) -> Any:
     # Ordered by (priority, due_at) only, as the claim index is: with `id` added, PostgreSQL
     # read and sorted the whole backlog (100,000 rows, on disk) for every batch.
     picked = (
         select(deliveries.c.id)
-        .where(*_PICKED_WHERE)
+        .where(*_PICKED_WHERE, *((~_chat_busy(),) if per_chat else ()))
         .order_by(deliveries.c.priority, deliveries.c.due_at)
         .limit(bindparam("limit_"))
         # Rows another process is claiming right now are skipped, not waited for.
@@ -230,6 +253,10 @@ def _claim_postgres() -> Any:
 
 _CLAIM_SQLITE, _CLAIMED_SQLITE = _claim_sqlite()
 _CLAIM_POSTGRES = _claim_postgres()
+_CLAIM_POSTGRES_PER_CHAT = _claim_postgres(per_chat=True)
+# Claims of a per-chat limited channel take turns (a transaction-level advisory lock), so
+# each sees the rows the one before it claimed: two processes never hold one chat.
+_CLAIM_TURN = text("SELECT pg_advisory_xact_lock(:key)")
 _RELEASE = (
     deliveries.update()
     .where(
@@ -260,9 +287,17 @@ async def claim_batch(
     limit: int,
     now: datetime,
     lease_until: datetime,
+    chat_interval: timedelta | None = None,
 ) -> list[ClaimedRow]:
-    """Mark up to `limit` due rows of a channel `sending` under `token`; them, in send order."""
-    values = {
+    """Mark up to `limit` due rows of a channel `sending` under `token`; them, in send order.
+
+    `chat_interval` (PostgreSQL, where several processes dispatch): a claim takes one
+    delivery per learner, their first due, and none of a learner with a delivery of the
+    channel in flight or sent less than `chat_interval` ago, so the channel's per-chat limit
+    holds across processes, and no send of a batch waits for its chat (which left the
+    channel's rate unused while a batch's last sends waited).
+    """
+    values: dict[str, Any] = {
         "channel_": str(channel),
         "now_": now,
         "limit_": limit,
@@ -270,7 +305,13 @@ async def claim_batch(
         "until_": lease_until,
     }
     if conn.dialect.name == "postgresql":
-        return [_row(row) for row in await conn.execute(_CLAIM_POSTGRES, values)]
+        statement = _CLAIM_POSTGRES
+        if chat_interval is not None:
+            key = zlib.crc32(f"learnbot claim {channel}".encode()) - 2**31
+            await conn.execute(_CLAIM_TURN, {"key": key})
+            statement = _CLAIM_POSTGRES_PER_CHAT
+            values["recent_"] = now - chat_interval
+        return [_row(row) for row in await conn.execute(statement, values)]
     claimed = await conn.execute(_CLAIM_SQLITE, values)
     if not claimed.rowcount:
         return []

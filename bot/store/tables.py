@@ -244,3 +244,12 @@ processed_inbound = Table(
     Column("provider_id", String(64), primary_key=True),
     Column("received_at", Timestamp, nullable=False),
 )
+
+# Send schedules shared by every dispatcher process on one PostgreSQL database: a channel's
+# next free send slot (GCRA), on the database's clock. Unused on SQLite (one dispatcher).
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("next_free", Timestamp, nullable=False),
+)

@@ -160,14 +160,16 @@ async def test_a_batch_sent_while_the_store_went_read_only_is_written_back_once_
     real_send = dispatcher._send
 
     async def send_then_lose_the_store(batch: Any) -> None:
-        await real_send(batch)
-        await switch.set(True)  # the lessons went out; their write-back will be refused
+        # Claimed, then the store goes read-only: each outcome's write is refused as it comes.
+        await switch.set(True)
 
         async def back_later() -> None:
             await asyncio.sleep(1.2)
             await switch.set(False)
 
-        asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(back_later()))
+        back = asyncio.ensure_future(back_later())
+        await real_send(batch)
+        await back
 
     dispatcher._send = send_then_lose_the_store  # type: ignore[method-assign]
     caplog.set_level(logging.INFO)
