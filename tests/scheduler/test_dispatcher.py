@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,17 +26,7 @@ from tests.scheduler.outbox_rows import (
     add_learner,
     add_lessons,
     lesson_row,
-    make_dialogue,
-    write_course,
 )
-
-
-@pytest.fixture
-async def dialogue(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Dialogue]:
-    """A dialogue on the two-lesson `basics` course."""
-    dialogue = make_dialogue(engine, write_course(tmp_path))
-    yield dialogue
-    await dialogue.aclose()
 
 
 @pytest.fixture

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -29,19 +26,9 @@ from tests.scheduler.outbox_rows import (
     add_learner,
     add_lessons,
     lesson_row,
-    make_dialogue,
-    write_course,
 )
 
 LEASE = timedelta(seconds=0.3)
-
-
-@pytest.fixture
-async def dialogue(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Dialogue]:
-    """A dialogue on the two-lesson `basics` course."""
-    dialogue = make_dialogue(engine, write_course(tmp_path))
-    yield dialogue
-    await dialogue.aclose()
 
 
 class SlowChannel(FakeChannel):

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,17 +20,7 @@ from tests.scheduler.outbox_rows import (
     add_learner,
     add_lessons,
     lesson_row,
-    make_dialogue,
-    write_course,
 )
-
-
-@pytest.fixture
-async def dialogue(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Dialogue]:
-    """A dialogue on the two-lesson `basics` course."""
-    dialogue = make_dialogue(engine, write_course(tmp_path))
-    yield dialogue
-    await dialogue.aclose()
 
 
 class GatedChannel(FakeChannel):
