@@ -12,6 +12,7 @@
   const channelSelect = document.getElementById("channel");
   const status = document.getElementById("status");
   const resetButton = document.getElementById("reset");
+  const intro = document.getElementById("intro");
 
   const STORAGE_KEY = "learnbot.sandbox.address";
   const ADDRESS_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{7,63}$/;
@@ -60,6 +61,9 @@
   function render() {
     const channel = channelSelect.value;
     log.classList.toggle("sms", channel === "sms");
+    // The intro only says how to start: once there is a conversation it gives its room
+    // to the messages (at 375 px it took 15% of the height). A new conversation shows it again.
+    intro.hidden = entries.length > 0;
     log.replaceChildren();
     for (const entry of entries) {
       for (const part of partsFor(entry, channel)) {
