@@ -340,3 +340,11 @@ def test_the_title_is_found_after_a_prefix_and_only_as_its_own_line() -> None:
     assert rendered.bold == ((start, start + len("Données ouvertes")),)
     # A question or a reply has no title: nothing is bold.
     assert render(messages(ChannelName.TELEGRAM)[1])[0].bold == ()
+
+
+def test_a_lesson_queued_in_the_outbox_keeps_its_bold_title() -> None:
+    from bot.store.deliveries import decode_messages, encode_messages
+
+    [queued] = decode_messages(encode_messages([intro_of(LESSON, ChannelName.TELEGRAM)]))
+
+    assert render(queued)[0].bold == ((0, len("Données ouvertes")),)

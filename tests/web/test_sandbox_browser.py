@@ -38,6 +38,10 @@ def welcome(message: InboundMessage) -> list[OutboundMessage]:
     buttons: tuple[Button, ...] = ()
     if message.payload == "ready:yes":
         text = "Great, here is lesson 1."
+    elif message.text.upper() == "LESSON":
+        text = "Know your users\n\nStart with the people."
+        meta = {"lesson": "users", "part": "lesson", "title": "Know your users"}
+        return [OutboundMessage(message.channel, message.address, text, "en", meta=meta)]
     elif message.text.upper() == "JOIN DEMO":
         text, buttons = "Welcome! Ready?", (Button("Yes", "ready:yes"), Button("Later", "ready:no"))
     else:
@@ -155,5 +159,12 @@ async def test_the_intro_gives_its_room_to_the_messages_after_joining_on_a_phone
             await expect(intro).to_be_hidden()
             await page.click("#reset")
             await expect(intro).to_be_visible()
+
+            # A lesson's title is bold, as Telegram shows it; the rest of the text is not.
+            await page.fill("#text", "LESSON")
+            await page.press("#text", "Enter")
+            reply = log.locator("li.bubble:not(.mine) .text")
+            await expect(reply.locator("strong")).to_have_text("Know your users")
+            await expect(reply).to_have_text("Know your users\n\nStart with the people.")
         finally:
             await browser.close()

@@ -94,7 +94,7 @@
     const text = document.createElement("p");
     text.className = "text";
     text.dir = "auto";
-    text.textContent = part.text;
+    appendText(text, part.text, part.bold || []);
     item.appendChild(text);
     if (channel !== "sms" && part.buttons && part.buttons.length) {
       const row = document.createElement("div");
@@ -117,6 +117,22 @@
       item.appendChild(meta);
     }
     return item;
+  }
+
+  // The text with its bold ranges ([start, end) in code points) as <strong>: DOM text
+  // nodes only, so nothing in a message is ever parsed as markup.
+  function appendText(parent, value, bold) {
+    const chars = Array.from(value);
+    let at = 0;
+    for (const [start, end] of bold) {
+      if (start < at || end > chars.length || start >= end) continue;
+      parent.append(chars.slice(at, start).join(""));
+      const strong = document.createElement("strong");
+      strong.textContent = chars.slice(start, end).join("");
+      parent.appendChild(strong);
+      at = end;
+    }
+    parent.append(chars.slice(at).join(""));
   }
 
   async function send(body) {
