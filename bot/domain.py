@@ -139,6 +139,9 @@ class RenderedMessage:
     encoding: str | None = None  # SMS: "GSM-7" or "UCS-2"
     segments: int = 1  # SMS segments this part costs
     is_reply: bool = True
+    # (start, end) character ranges of `text` shown in bold where the channel has formatting
+    # as data (Telegram's entities: no markup to escape). WhatsApp gets *bold* in its text.
+    bold: tuple[tuple[int, int], ...] = ()
     # WhatsApp outside the 24 h window: an approved content template instead of free text.
     content_sid: str | None = None
     content_variables: tuple[tuple[str, str], ...] = ()

@@ -29,6 +29,7 @@ from bot.i18n import UiCatalogs
 from bot.lessons.catalogs import load_translations
 from bot.lessons.loader import LoadedCourse, load_courses
 from bot.redaction import install_secret_filter, redactor_for
+from bot.store.cohort_names import add_missing_names
 from bot.store.db import create_engine
 from bot.store.migrate import upgrade
 from bot.store.preflight import DatabaseCheckError, check_database
@@ -40,6 +41,15 @@ from bot.web.twilio import twilio_routes
 log = logging.getLogger(__name__)
 
 DEMO_JOIN_CODE = "DEMO"
+
+
+def N_(message: str) -> str:
+    """Mark a string for the UI catalog; it is translated where it is shown."""
+    return message
+
+
+DEMO_COHORT_NAME = N_("Demo cohort")
+
 # Provider channels: a turn's replies go into the outbox with its writes (the sandbox answers
 # directly, in the request).
 OUTBOX_CHANNELS = frozenset({ChannelName.TELEGRAM, ChannelName.SMS, ChannelName.WHATSAPP})
@@ -202,13 +212,25 @@ async def ensure_demo_cohort(runtime: Runtime) -> int:
     It is open to the sandbox: the one cohort `/sandbox` can join without a trainer's say.
     """
     ordered = _pathway_order(runtime.courses)
-    return await runtime.dialogue.create_cohort(
-        name="Demo cohort",
+    cohort_id = await runtime.dialogue.create_cohort(
+        name=DEMO_COHORT_NAME,
         join_code=DEMO_JOIN_CODE,
         course_ids=ordered,
         time_zone="UTC",
         open_to_sandbox=True,
     )
+    # Its name in every locale with a translation, so "Welcome to ..." reads in one
+    # language; names given since (`cohort name`) are kept.
+    ui = runtime.ui
+    names = {
+        locale: translated
+        for locale in ui.available_locales()
+        if locale != ui.source
+        and (translated := ui.translations(locale).gettext(DEMO_COHORT_NAME)) != DEMO_COHORT_NAME
+    }
+    async with runtime.engine.begin() as conn:
+        await add_missing_names(conn, cohort_id, names)
+    return cohort_id
 
 
 def _pathway_order(courses: Mapping[str, LoadedCourse]) -> list[str]:

@@ -7,7 +7,7 @@ import warnings
 from datetime import timedelta
 from typing import Any
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -115,6 +115,9 @@ class TelegramChannel:
 
     async def _send(self, chat_id: str, message: RenderedMessage) -> Message:
         keyboard = inline_keyboard(message.buttons)
+        # Bold goes as entities, not parse_mode markup: the text (an author's or a learner's)
+        # is sent as it is, with nothing to escape, and the length limits stay the text's.
+        entities = BoldEntities(message.text, message.bold)
         if message.image_url is None:
             chunks = split_text(message.text, MAX_TEXT) or [" "]
             rest: list[str] = chunks
@@ -124,6 +127,7 @@ class TelegramChannel:
                 chat_id,
                 message.image_url,
                 caption=caption or None,
+                caption_entities=entities.of(caption) if caption else None,
                 reply_markup=None if rest else keyboard,
             )
             if not rest:
@@ -133,10 +137,44 @@ class TelegramChannel:
         for index, chunk in enumerate(rest):
             last = index == len(rest) - 1
             sent = await self._bot.send_message(
-                chat_id, chunk, reply_markup=keyboard if last else None
+                chat_id,
+                chunk,
+                entities=entities.of(chunk),
+                reply_markup=keyboard if last else None,
             )
         assert sent is not None  # `rest` is never empty here
         return sent
+
+
+class BoldEntities:
+    """Bold ranges of a text as Telegram entities of each piece it is sent in, in order."""
+
+    def __init__(self, text: str, bold: tuple[tuple[int, int], ...]) -> None:
+        self._text = text
+        self._bold = bold
+        self._cursor = 0
+
+    def of(self, piece: str) -> list[MessageEntity] | None:
+        """The entities of the next piece (a substring of the text, after the previous one)."""
+        if not self._bold:
+            return None
+        start = self._text.find(piece, self._cursor)
+        if start < 0:
+            return None  # not a piece of the text (" " for an empty one): nothing to mark
+        self._cursor = start + len(piece)
+        found = []
+        for bold_start, bold_end in self._bold:
+            # The part of the range inside this piece, in the piece's own UTF-16 offsets.
+            low, high = max(bold_start, start), min(bold_end, start + len(piece))
+            if low < high:
+                found.append(
+                    MessageEntity(
+                        MessageEntity.BOLD,
+                        offset=_utf16(piece[: low - start]),
+                        length=_utf16(piece[low - start : high - start]),
+                    )
+                )
+        return found or None
 
 
 def inline_keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup | None:

@@ -34,10 +34,10 @@ class Command(StrEnum):
 COMMAND_WORDS: Mapping[str, Mapping[Command, tuple[str, ...]]] = {
     "en": {
         Command.JOIN: ("JOIN",),
-        Command.NEXT: ("NEXT", "CONTINUE"),
-        Command.PROGRESS: ("PROGRESS", "SCORE"),
+        Command.NEXT: ("NEXT", "CONTINUE", "NEXT LESSON"),
+        Command.PROGRESS: ("PROGRESS", "SCORE", "MY PROGRESS", "STATUS"),
         Command.HELP: ("HELP", "INFO", "COMMANDS", "MENU"),
-        Command.LANGUAGE: ("LANGUAGE", "LANG"),
+        Command.LANGUAGE: ("LANGUAGE", "LANG", "LANGUAGES"),
         # The usual carrier opt-out words (Twilio, CTIA) plus OPTOUT.
         Command.STOP: ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT"),
         # YES is deliberately absent: it confirms deletion and answers true/false questions.
@@ -47,63 +47,96 @@ COMMAND_WORDS: Mapping[str, Mapping[Command, tuple[str, ...]]] = {
         Command.ZONE: ("ZONE", "TIMEZONE", "TIME ZONE"),
     },
     "fr": {
-        Command.JOIN: ("REJOINDRE", "INSCRIPTION"),
-        Command.NEXT: ("SUIVANT", "CONTINUER"),
-        Command.PROGRESS: ("PROGRÈS", "PROGRESSION"),
-        Command.HELP: ("AIDE",),
-        Command.LANGUAGE: ("LANGUE",),
-        Command.STOP: ("ARRÊT", "ARRETER", "DÉSABONNER", "DESINSCRIPTION"),
-        Command.START: ("DÉMARRER", "COMMENCER", "REPRENDRE"),
-        Command.DELETE: ("SUPPRIMER MES DONNÉES", "EFFACER MES DONNÉES"),
-        Command.SKIP: ("PASSER",),
+        Command.JOIN: ("REJOINDRE", "INSCRIPTION", "S'INSCRIRE", "INSCRIRE", "REJOINS"),
+        Command.NEXT: ("SUIVANT", "CONTINUER", "SUIVANTE", "LEÇON SUIVANTE", "CONTINUE"),
+        Command.PROGRESS: ("PROGRÈS", "PROGRESSION", "MES PROGRÈS"),
+        Command.HELP: ("AIDE", "AIDEZ-MOI", "AU SECOURS"),
+        Command.LANGUAGE: ("LANGUE", "LANGUES"),
+        Command.STOP: (
+            "ARRÊT",
+            "ARRÊTER",
+            "ARRÊTE",
+            "DÉSABONNER",
+            "SE DÉSABONNER",
+            "DÉSINSCRIPTION",
+            "DÉSINSCRIRE",
+        ),
+        Command.START: ("DÉMARRER", "COMMENCER", "REPRENDRE", "RECOMMENCER"),
+        Command.DELETE: ("SUPPRIMER MES DONNÉES", "EFFACER MES DONNÉES", "OUBLIEZ-MOI"),
+        Command.SKIP: ("PASSER", "SAUTER"),
         Command.ZONE: ("FUSEAU", "FUSEAU HORAIRE"),
     },
     "es": {
-        Command.JOIN: ("UNIRSE", "UNIRME"),
-        Command.NEXT: ("SIGUIENTE",),
-        Command.PROGRESS: ("PROGRESO",),
-        Command.HELP: ("AYUDA",),
-        Command.LANGUAGE: ("IDIOMA",),
-        Command.STOP: ("PARAR", "ALTO", "BAJA", "DETENER"),
-        Command.START: ("EMPEZAR", "COMENZAR", "REANUDAR"),
-        Command.DELETE: ("BORRAR MIS DATOS", "ELIMINAR MIS DATOS"),
+        Command.JOIN: ("UNIRSE", "UNIRME", "INSCRIBIRME", "INSCRIBIRSE"),
+        Command.NEXT: ("SIGUIENTE", "CONTINUAR", "SEGUIR", "LECCIÓN SIGUIENTE"),
+        Command.PROGRESS: ("PROGRESO", "MI PROGRESO", "AVANCE"),
+        Command.HELP: ("AYUDA", "AYÚDAME"),
+        Command.LANGUAGE: ("IDIOMA", "LENGUA", "IDIOMAS"),
+        Command.STOP: (
+            "PARAR",
+            "ALTO",
+            "BAJA",
+            "DETENER",
+            "DARSE DE BAJA",
+            "DARME DE BAJA",
+            "SALIR",
+        ),
+        Command.START: ("EMPEZAR", "COMENZAR", "REANUDAR", "INICIAR"),
+        Command.DELETE: ("BORRAR MIS DATOS", "ELIMINAR MIS DATOS", "BORRAR DATOS"),
         Command.SKIP: ("OMITIR", "SALTAR"),
         Command.ZONE: ("ZONA", "ZONA HORARIA", "HORARIO"),
     },
     "pt": {
-        Command.JOIN: ("ENTRAR", "ADERIR"),
-        Command.NEXT: ("PRÓXIMO", "SEGUINTE"),
-        Command.PROGRESS: ("PROGRESSO",),
-        Command.HELP: ("AJUDA",),
+        Command.JOIN: ("ENTRAR", "ADERIR", "INSCREVER", "PARTICIPAR"),
+        Command.NEXT: ("PRÓXIMO", "SEGUINTE", "PRÓXIMA", "PRÓXIMA LIÇÃO", "CONTINUAR"),
+        Command.PROGRESS: ("PROGRESSO", "MEU PROGRESSO"),
+        Command.HELP: ("AJUDA", "AJUDAR"),
         Command.LANGUAGE: ("LÍNGUA", "IDIOMA"),
         Command.STOP: ("PARAR", "SAIR", "CANCELAR"),
         Command.START: ("INICIAR", "COMEÇAR", "RETOMAR"),
-        Command.DELETE: ("APAGAR OS MEUS DADOS", "APAGAR MEUS DADOS", "EXCLUIR MEUS DADOS"),
+        Command.DELETE: (
+            "APAGAR OS MEUS DADOS",
+            "APAGAR MEUS DADOS",
+            "EXCLUIR MEUS DADOS",
+            "APAGAR DADOS",
+        ),
         Command.SKIP: ("SALTAR", "PULAR"),
         Command.ZONE: ("FUSO", "FUSO HORÁRIO"),
     },
     "sw": {
-        Command.JOIN: ("JIUNGE",),
-        Command.NEXT: ("IFUATAYO", "ENDELEA"),
-        Command.PROGRESS: ("MAENDELEO",),
-        Command.HELP: ("MSAADA",),
+        Command.JOIN: ("JIUNGE", "JIUNGA", "JISAJILI"),
+        # "Next" agrees with its noun (ijayo/inayofuata, lijalo for "somo"), or is a verb (endelea).
+        Command.NEXT: (
+            "IFUATAYO",
+            "ENDELEA",
+            "IJAYO",
+            "INAYOFUATA",
+            "LIJALO",
+            "LINALOFUATA",
+            "SOMO LIJALO",
+            "SOMO LINALOFUATA",
+        ),
+        Command.PROGRESS: ("MAENDELEO", "MAENDELEO YANGU", "ALAMA"),
+        Command.HELP: ("MSAADA", "SAIDIA", "NISAIDIE", "USAIDIZI"),
         Command.LANGUAGE: ("LUGHA",),
-        Command.STOP: ("ACHA", "SIMAMA", "SITISHA"),
-        Command.START: ("ANZA", "ANZISHA"),
-        Command.DELETE: ("FUTA DATA YANGU", "FUTA TAARIFA ZANGU"),
-        Command.SKIP: ("RUKA",),
+        Command.STOP: ("ACHA", "SIMAMA", "SITISHA", "SIMAMISHA", "KOMESHA"),
+        Command.START: ("ANZA", "ANZISHA", "ANZA TENA"),
+        Command.DELETE: ("FUTA DATA YANGU", "FUTA TAARIFA ZANGU", "FUTA DATA", "FUTA TAARIFA"),
+        Command.SKIP: ("RUKA", "PITA"),
         Command.ZONE: ("SAA", "UKANDA WA SAA"),
     },
     "ar": {
-        Command.JOIN: ("انضم", "انضمام"),
-        Command.NEXT: ("التالي",),
-        Command.PROGRESS: ("تقدمي", "التقدم"),
-        Command.HELP: ("مساعدة",),
-        Command.LANGUAGE: ("اللغة", "لغة"),
-        Command.STOP: ("توقف", "إيقاف", "الغاء"),
-        Command.START: ("ابدأ", "استئناف"),
-        Command.DELETE: ("احذف بياناتي", "حذف بياناتي"),
-        Command.SKIP: ("تخطي",),
+        Command.JOIN: ("انضم", "انضمام", "الانضمام"),
+        Command.NEXT: ("التالي", "تالي", "الدرس التالي", "تابع", "متابعة", "استمر", "واصل"),
+        # Noun and verb: تقدم (progress / advance), التقدم, تقدمي (my progress).
+        Command.PROGRESS: ("تقدمي", "التقدم", "تقدم", "النتيجة", "نتيجتي"),
+        Command.HELP: ("مساعدة", "المساعدة", "ساعدني", "الأوامر", "أوامر"),
+        Command.LANGUAGE: ("اللغة", "لغة", "اللغات"),
+        Command.STOP: ("توقف", "إيقاف", "إلغاء", "أوقف", "قف", "إلغاء الاشتراك"),
+        # ابدء is a common spelling of ابدأ.
+        Command.START: ("ابدأ", "استئناف", "ابدء", "بدء", "البدء", "استأنف"),
+        Command.DELETE: ("احذف بياناتي", "حذف بياناتي", "امسح بياناتي", "حذف البيانات"),
+        Command.SKIP: ("تخطي", "تخط", "تجاوز"),
         Command.ZONE: ("التوقيت", "توقيت", "المنطقة الزمنية"),
     },
 }
@@ -125,16 +158,20 @@ FALSE_WORDS: tuple[str, ...] = (
 )  # fmt: skip
 
 _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+# Arabic letters learners type interchangeably: alef wasla, taa marbuta (often typed as
+# haa), alef maqsura (often typed as yaa, and the reverse), Persian-keyboard yeh and keheh.
+# Hamza-carrying alefs (أ إ آ) decompose under NFKD and lose their mark with the accents.
+_ARABIC_LETTERS = str.maketrans("ٱةىیک", "اهييك")
 _NOT_WORD = re.compile(r"[^\w\s]+")
 _SPACES = re.compile(r"\s+")
 
 
 def normalize(text: str) -> str:
-    """Casefold, drop accents and Arabic marks, ASCII digits, punctuation to spaces."""
+    """Casefold, drop accents and Arabic marks, unify Arabic letter variants, ASCII digits."""
     decomposed = unicodedata.normalize("NFKD", text.translate(_DIGITS).casefold())
     # Mn drops Latin accents and Arabic harakat/hamza marks; tatweel is a letter-stretcher.
     stripped = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
-    stripped = stripped.replace("\u0640", "")
+    stripped = stripped.replace("\u0640", "").translate(_ARABIC_LETTERS)
     return _SPACES.sub(" ", _NOT_WORD.sub(" ", stripped)).strip()
 
 

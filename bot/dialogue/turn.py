@@ -256,17 +256,18 @@ class Turn(LessonTurn, ZoneTurn):
                 % {"code": self.iso(code.upper())}
             )
             return
+        name = cohort.name_in(self.locale)  # the cohort's name in the learner's language
         existing = await repo.find_enrollment(self.conn, self.learner.id, cohort)
         if existing is not None:
             self.enrollment = existing
-            self.say(tr.gettext("You are already in %(cohort)s.") % {"cohort": cohort.name})
+            self.say(tr.gettext("You are already in %(cohort)s.") % {"cohort": name})
             self.resume()
             return
         # The profile is asked once, at a learner's first cohort (no current enrollment).
         first = self.enrollment is None
         self.enrollment = await repo.create_enrollment(self.conn, self.learner.id, cohort, self.now)
         self.event(EventType.ENROLLED)
-        self.say(tr.gettext("Welcome to %(cohort)s!") % {"cohort": cohort.name})
+        self.say(tr.gettext("Welcome to %(cohort)s!") % {"cohort": name})
         after = "profile" if first else "lesson"
         if self.learner.locale is None:
             self.ask_language(f"{LANGUAGE}>{after}")

@@ -23,6 +23,7 @@ from bot.lessons.sms import (
 )
 
 MAX_CALLBACK_BYTES = 64  # Telegram's limit on inline-button callback data
+TITLE_META = "title"  # a lesson message's meta key: its title, emphasised where the channel can
 BUTTON_CHANNELS = frozenset({ChannelName.TELEGRAM, ChannelName.SANDBOX})
 RATING_SCALE = range(1, 6)
 
@@ -55,6 +56,7 @@ def render(
                 raise ValueError(
                     f"button payload {button.payload!r} is longer than {MAX_CALLBACK_BYTES} bytes"
                 )
+        title = title_span(message.text, message.meta.get(TITLE_META, ""))
         return [
             RenderedMessage(
                 channel=message.channel,
@@ -63,6 +65,7 @@ def render(
                 buttons=message.buttons,
                 image_url=message.image.url if message.image else None,
                 is_reply=message.is_reply,
+                bold=(title,) if title else (),
             )
         ]
     if message.channel == ChannelName.WHATSAPP:
@@ -70,12 +73,37 @@ def render(
             RenderedMessage(
                 channel=message.channel,
                 address=message.address,
-                text=_with_choices(message.text, message),
+                text=_whatsapp_bold_title(_with_choices(message.text, message), message),
                 image_url=message.image.url if message.image else None,
                 is_reply=message.is_reply,
             )
         ]
+    # SMS has no formatting: the title stays plain (and costs no extra characters).
     return _render_sms(message, sms_max_segments, sms_fold)
+
+
+def title_span(text: str, title: str) -> tuple[int, int] | None:
+    """Where `title` stands as a line of its own in `text`: (start, end), or None."""
+    if not title:
+        return None
+    start = text.find(title)
+    while start >= 0:
+        end = start + len(title)
+        if (start == 0 or text[start - 1] == "\n") and (end == len(text) or text[end] == "\n"):
+            return start, end
+        start = text.find(title, start + 1)
+    return None
+
+
+def _whatsapp_bold_title(text: str, message: OutboundMessage) -> str:
+    # WhatsApp's own markup: *bold*. It has no escape, so a title holding a markup character
+    # stays plain rather than be garbled.
+    title = message.meta.get(TITLE_META, "")
+    span = title_span(text, title)
+    if span is None or any(mark in title for mark in "*_~`"):
+        return text
+    start, end = span
+    return f"{text[:start]}*{title}*{text[end:]}"
 
 
 def _render_sms(
@@ -129,14 +157,15 @@ def lesson_messages(
     `is_reply` is True when the learner asked for it (NEXT), False for scheduled sends.
     """
     image = Image(str(lesson.image.url), lesson.image.alt) if lesson.image else None
+    title = lesson.title.strip()
     intro = OutboundMessage(
         channel=channel,
         address=address,
-        text=f"{lesson.title}\n\n{lesson.body.strip()}",
+        text=f"{title}\n\n{lesson.body.strip()}",
         locale=locale,
         image=image,
         is_reply=is_reply,
-        meta={"lesson": lesson.id, "part": "lesson"},
+        meta={"lesson": lesson.id, "part": "lesson", TITLE_META: title},
     )
     first = question_message(
         lesson, 0, channel=channel, address=address, locale=locale, ui=ui, is_reply=is_reply

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, cast
 
@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, CursorResult, Dialect, Row
 from sqlalchemy.sql.base import Executable
 
 from bot.domain import DeliveryKind, DeliveryStatus, LearnerStatus
+from bot.store.cohort_names import localized_name, stored_names
 from bot.store.fastpath import FastStatements, hot
 from bot.store.tables import answers, cohorts, deliveries, enrollments, learners
 
@@ -116,6 +117,11 @@ class CohortRecord:
     time_zone: str
     status: str
     open_to_sandbox: bool = False  # whether the public /sandbox may join it
+    names: Mapping[str, str] = field(default_factory=dict)  # the name per locale
+
+    def name_in(self, locale: str) -> str:
+        """The name learners read in `locale` (or a parent locale), else the cohort's name."""
+        return localized_name(self.name, self.names, locale)
 
 
 _LEARNER_COLUMNS = (
@@ -262,6 +268,7 @@ def _cohort(row: Row[Any]) -> CohortRecord:
         time_zone=row.time_zone,
         status=row.status,
         open_to_sandbox=bool(row.open_to_sandbox),
+        names=stored_names(row.names),
     )
 
 

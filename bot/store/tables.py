@@ -121,6 +121,8 @@ cohorts = Table(
     Column("created_at", Timestamp, nullable=False),
     # Whether the public /sandbox may join it (the demo cohort, or a trainer's choice).
     Column("open_to_sandbox", Boolean, nullable=False, default=False, server_default=false()),
+    # The name learners read in a locale ({"ar": "...", "sw": "..."}); `name` for the others.
+    Column("names", JSON, nullable=True),
 )
 
 enrollments = Table(

@@ -12,7 +12,9 @@ from sqlalchemy import ColumnElement, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import ChannelName, EventType
+from bot.i18n import parse_locale
 from bot.lessons.loader import LoadedCourse
+from bot.store.cohort_names import MAX_NAME_LENGTH, set_cohort_name, stored_names
 from bot.store.db import utcnow
 from bot.store.tables import cohorts, enrollments, events, learners, users
 from bot.trainers.roles import RoleError, UserRecord, check_cohort_access, require_admin
@@ -80,6 +82,7 @@ class CohortInfo:
     owner_name: str | None
     status: str
     open_to_sandbox: bool = False  # whether the public /sandbox may join it
+    names: Mapping[str, str] = field(default_factory=dict)  # the name learners read per locale
 
     def deep_link(self, bot_username: str | None) -> str | None:
         """`https://t.me/<bot>?start=<CODE>`, or None without a bot username."""
@@ -167,6 +170,7 @@ def _info(row: Any) -> CohortInfo:
         owner_name=row.owner_name,
         status=row.status,
         open_to_sandbox=bool(row.open_to_sandbox),
+        names=stored_names(row.names),
     )
 
 
@@ -196,13 +200,16 @@ async def create_cohort(
     schedule: Schedule,
     start_date: date | None = None,
     open_to_sandbox: bool = False,
+    names: Mapping[str, str] | None = None,
 ) -> CohortInfo:
     """Validate everything, then create an active cohort owned by `owner` with a new join code.
 
-    `open_to_sandbox` lets visitors of the public /sandbox join it (a cohort to try out).
+    `open_to_sandbox` lets visitors of the public /sandbox join it (a cohort to try out);
+    `names` are its names per locale, already checked with `check_name_in`.
     """
     if not name.strip():
         raise CohortError(N_("NAME: must not be empty"))
+    check_name_length(name, "NAME")
     pathway = check_course_ids(course_ids, courses)
     zone_name = valid_time_zone(time_zone)
     _checked(schedule, pathway, courses)
@@ -220,12 +227,76 @@ async def create_cohort(
             "owner_id": owner.id,
             "status": "active",
             "open_to_sandbox": open_to_sandbox,
+            "names": dict(sorted(names.items())) if names else None,
             "created_at": utcnow(),
         },
     )
     cohort = await find_cohort(conn, str(result.scalar_one()))
     assert cohort is not None
     return cohort
+
+
+def check_name_length(name: str, option: str) -> str:
+    """The name, stripped; CohortError naming `option` when it is longer than the column."""
+    if len(name.strip()) > MAX_NAME_LENGTH:
+        raise CohortError(
+            N_("%(option)s: a cohort name has at most %(count)s characters"),
+            option=option,
+            count=MAX_NAME_LENGTH,
+        )
+    return name.strip()
+
+
+def check_locale(value: str, locales: Sequence[str], option: str) -> str:
+    """One of the bot's locales, as Babel spells it; CohortError naming `option` otherwise."""
+    try:
+        locale = parse_locale(value)
+    except ValueError:
+        locale = None
+    if locale not in locales:
+        raise CohortError(
+            N_("%(option)s: %(locale)s is not one of the bot's languages: %(locales)s"),
+            option=option,
+            locale=repr(value),
+            locales=", ".join(locales),
+        )
+    assert locale is not None
+    return locale
+
+
+def check_name_in(pairs: Sequence[tuple[str, str]], locales: Sequence[str]) -> dict[str, str]:
+    """`--name-in LOCALE NAME` pairs as a dict; CohortError naming the option on a bad one."""
+    names: dict[str, str] = {}
+    for value, name in pairs:
+        locale = check_locale(value, locales, "--name-in")
+        if not name.strip():
+            raise CohortError(N_("--name-in %(locale)s: the name must not be empty"), locale=locale)
+        if locale in names:
+            raise CohortError(N_("--name-in %(locale)s: given twice"), locale=locale)
+        names[locale] = check_name_length(name, "--name-in")
+    return names
+
+
+async def set_name_in(
+    conn: AsyncConnection,
+    cohort: CohortInfo,
+    *,
+    locale: str,
+    name: str | None,
+    locales: Sequence[str],
+) -> tuple[CohortInfo, bool]:
+    """Set (None: remove) the name learners read in `locale`: the cohort, and whether it changed."""
+    key = check_locale(locale, locales, "LOCALE")
+    if name is not None:
+        if not name.strip():
+            raise CohortError(N_("NAME: must not be empty (use --remove to remove a name)"))
+        name = check_name_length(name, "NAME")
+    if cohort.names.get(key) == name:
+        return cohort, False
+    await set_cohort_name(conn, cohort.id, key, name)
+    updated = await find_cohort(conn, str(cohort.id))
+    assert updated is not None
+    return updated, True
 
 
 async def find_cohort(conn: AsyncConnection, id_or_code: str) -> CohortInfo | None:

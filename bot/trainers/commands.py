@@ -277,6 +277,14 @@ def cohort_group() -> None:
     is_flag=True,
     help="Let visitors of the public /sandbox join it (to try a course out).",
 )
+@click.option(
+    "--name-in",
+    "names_in",
+    nargs=2,
+    multiple=True,
+    metavar="LOCALE NAME",
+    help='The name learners read in a locale (e.g. --name-in ar "..."); repeat per locale.',
+)
 @_schedule_options
 @_bot_username
 @_acting
@@ -286,6 +294,7 @@ def cohort_create(
     time_zone: str,
     owner_email: str | None,
     open_to_sandbox: bool,
+    names_in: tuple[tuple[str, str], ...],
     bot_username: str | None,
     as_email: str | None,
     start_date: datetime | None,
@@ -295,8 +304,10 @@ def cohort_create(
     settings, ui = _setup()
     courses = _courses(settings, ui)
     plan = _schedule(ui, None, schedule)
+    locales = _locales(settings)
 
     async def step(conn: AsyncConnection, user: UserRecord) -> CohortInfo:
+        names = cohort_store.check_name_in(names_in, locales)
         owner = None
         if owner_email is not None:
             owner = await user_by_email(conn, owner_email)
@@ -314,10 +325,13 @@ def cohort_create(
             schedule=plan,
             start_date=_day(start_date),
             open_to_sandbox=open_to_sandbox,
+            names=names,
         )
 
     cohort = _run(settings, ui, lambda engine: _in_transaction(engine, as_email, step))
     click.echo(ui.gettext("cohort %(id)s created: %(name)s", id=str(cohort.id), name=cohort.name))
+    for locale, localized in cohort.names.items():
+        click.echo(ui.gettext("name in %(locale)s: %(name)s", locale=locale, name=localized))
     click.echo(ui.gettext("join code: %(code)s", code=cohort.join_code))
     if cohort.open_to_sandbox:
         click.echo(ui.gettext("open to the sandbox: visitors of /sandbox can join it"))
@@ -330,6 +344,19 @@ def cohort_create(
             variable=BOT_USERNAME_ENV,
             option="--telegram-bot-username",
         )
+    )
+
+
+def _locales(settings: Settings) -> tuple[str, ...]:
+    """The locales the bot speaks: a cohort may have a name in each."""
+    return UiCatalogs(settings.locales_dir).available_locales()
+
+
+def _names_line(ui: CliUi, info: CohortInfo) -> str:
+    if not info.names:
+        return ui.gettext("- (every learner reads %(name)s)", name=info.name)
+    return ui.join(
+        f"{ui.fragment(locale)} {ui.fragment(name)}" for locale, name in info.names.items()
     )
 
 
@@ -418,6 +445,7 @@ def cohort_show(
         (ui.gettext("owner:"), ui.fragment(info.owner_name or "-")),
         (ui.gettext("courses:"), ui.fragment(" -> ".join(info.course_ids))),
         (ui.gettext("join code:"), ui.fragment(info.join_code)),
+        (ui.gettext("names:"), _names_line(ui, info)),
         (ui.gettext("link:"), ui.fragment(link) if link else ui.gettext("- (no bot username)")),
         (ui.gettext("time zone:"), ui.fragment(info.time_zone)),
         (ui.gettext("start:"), ui.date(info.start_date)),
@@ -503,6 +531,62 @@ def cohort_schedule(
             start=ui.date(info.start_date),
         )
     )
+
+
+@cohort_group.command("name")
+@click.argument("cohort")
+@click.argument("locale", required=False)
+@click.argument("name", required=False)
+@click.option("--remove", is_flag=True, help="Remove the name in LOCALE (learners read NAME).")
+@_acting
+def cohort_name(
+    cohort: str, locale: str | None, name: str | None, remove: bool, as_email: str | None
+) -> None:
+    """Show a cohort's names, or set (remove) the name learners read in LOCALE."""
+    settings, ui = _setup()
+    locales = _locales(settings)
+    if locale is None and remove:
+        raise click.UsageError(ui.gettext("--remove: say which LOCALE"))
+    if locale is not None and (name is None) != remove:
+        raise click.UsageError(
+            ui.gettext("give NAME to set the name in %(locale)s, or --remove", locale=locale)
+        )
+
+    async def step(conn: AsyncConnection, user: UserRecord) -> tuple[CohortInfo, bool]:
+        info = await cohort_store.cohort_for(conn, user, cohort)
+        if locale is None:
+            return info, False
+        return await cohort_store.set_name_in(conn, info, locale=locale, name=name, locales=locales)
+
+    info, changed = _run(settings, ui, lambda engine: _in_transaction(engine, as_email, step))
+    if locale is None:
+        click.echo(
+            ui.gettext(
+                "cohort %(cohort)s: %(names)s", cohort=info.name, names=_names_line(ui, info)
+            )
+        )
+        return
+    key = cohort_store.check_locale(locale, locales, "LOCALE")
+    values = {"cohort": info.name, "locale": key}
+    if not remove:
+        named = {"name": info.names[key], **values}
+        click.echo(
+            ui.gettext("cohort %(cohort)s is named %(name)s in %(locale)s", **named)
+            if changed
+            else ui.gettext(
+                "cohort %(cohort)s is named %(name)s in %(locale)s (it already was)", **named
+            )
+        )
+    elif changed:
+        click.echo(
+            ui.gettext(
+                "cohort %(cohort)s: no name of its own in %(locale)s now; learners read %(name)s",
+                name=info.name,
+                **values,
+            )
+        )
+    else:
+        click.echo(ui.gettext("cohort %(cohort)s had no name of its own in %(locale)s", **values))
 
 
 def _set_status(cohort: str, as_email: str | None, status: str) -> None:

@@ -250,6 +250,8 @@ def _part_json(message: RenderedMessage) -> dict[str, Any]:
         "image_url": message.image_url,
         "encoding": message.encoding,
         "segments": message.segments,
+        # [start, end) in code points (the page slices Array.from(text)), as Telegram shows bold.
+        "bold": [list(span) for span in message.bold],
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import AsyncIterator
 
@@ -194,3 +195,31 @@ async def test_initialize_checks_the_token(channel: TelegramChannel, fake: FakeB
 def test_from_settings_needs_a_token() -> None:
     with pytest.raises(ValueError, match="TELEGRAM_BOT_TOKEN"):
         TelegramChannel.from_settings(Settings())
+
+
+async def test_bold_ranges_go_as_entities_and_the_text_as_it_is(
+    channel: TelegramChannel, fake: FakeBotApi
+) -> None:
+    # An author's title with HTML-like characters: sent as typed, nothing escaped or parsed.
+    text = "👋 <b>Data</b> & you\n\nBody"
+    await channel.send(message(text, bold=((0, len("👋 <b>Data</b> & you")),)))
+
+    [call] = fake.calls_to("sendMessage")
+    assert call.params["text"] == text and "parse_mode" not in call.params
+    # Offsets and lengths in UTF-16 units: the emoji counts two.
+    assert json.loads(call.params["entities"]) == [{"type": "bold", "offset": 0, "length": 20}]
+
+
+async def test_bold_follows_the_caption_and_the_pieces_after_it(
+    channel: TelegramChannel, fake: FakeBotApi
+) -> None:
+    body = "\n\n".join(["Title", "a" * 800, "b" * 800])
+    await channel.send(
+        message(body, image_url="https://example.org/i.png", bold=((0, 5), (812, 814)))
+    )
+
+    [photo] = fake.calls_to("sendPhoto")
+    [rest] = fake.calls_to("sendMessage")
+    caption_entities = json.loads(photo.params["caption_entities"])
+    assert caption_entities == [{"type": "bold", "offset": 0, "length": 5}]
+    assert json.loads(rest.params["entities"]) == [{"type": "bold", "offset": 3, "length": 2}]

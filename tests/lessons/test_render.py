@@ -278,3 +278,73 @@ def test_sms_choices_have_no_blank_lines_but_whatsapp_keeps_them() -> None:
 
     assert "ouvert ?\n1) CSV\n2) PDF scanné\nReply with" in sms.text
     assert "ouvert ?\n\n1) CSV\n2) PDF scanné\n\nReply with" in whatsapp.text
+
+
+ARABIC = Lesson.model_validate(
+    {
+        "id": "open-data",
+        "title": "البيانات المفتوحة",
+        "body": "نشر البيانات يساعد الجميع.",
+        "questions": [{"id": "q", "kind": "true_false", "prompt": "CSV مفتوح.", "answer": True}],
+    }
+)
+
+
+def intro_of(lesson: Lesson, channel: ChannelName, locale: str = "fr") -> OutboundMessage:
+    return lesson_messages(lesson, channel=channel, address="a1", locale=locale, ui=DictUi())[0]
+
+
+@pytest.mark.parametrize("channel", [ChannelName.TELEGRAM, ChannelName.SANDBOX])
+def test_the_title_is_bold_on_telegram(channel: ChannelName) -> None:
+    # Today the title went as plain text, like the body.
+    [rendered] = render(intro_of(LESSON, channel))
+
+    assert rendered.text.startswith("Données ouvertes\n\n")  # no markup in the text itself
+    assert rendered.bold == ((0, len("Données ouvertes")),)
+
+
+def test_the_title_is_bold_in_whatsapps_markup() -> None:
+    [rendered] = render(intro_of(LESSON, ChannelName.WHATSAPP))
+    [arabic] = render(intro_of(ARABIC, ChannelName.WHATSAPP, "ar"))
+
+    assert rendered.text.startswith("*Données ouvertes*\n\nPublier")
+    assert arabic.text.startswith("*البيانات المفتوحة*\n\n")
+    assert rendered.bold == ()
+
+
+def test_the_title_stays_plain_on_sms() -> None:
+    parts = render(intro_of(LESSON, ChannelName.SMS))
+
+    assert parts[0].text.startswith("Données ouvertes\n\n")
+    assert "*" not in "".join(part.text for part in parts)
+    assert all(part.bold == () for part in parts)
+
+
+def test_a_title_with_whatsapp_markup_characters_stays_plain_there() -> None:
+    starred = LESSON.model_copy(update={"title": "Data * rules"})
+
+    [rendered] = render(intro_of(starred, ChannelName.WHATSAPP))
+
+    assert rendered.text.startswith("Data * rules\n\n")
+
+
+def test_the_title_is_found_after_a_prefix_and_only_as_its_own_line() -> None:
+    intro = intro_of(LESSON, ChannelName.TELEGRAM)
+    prefixed = OutboundMessage(
+        intro.channel, intro.address, f"Bravo !\n\n{intro.text}", intro.locale, meta=intro.meta
+    )
+
+    [rendered] = render(prefixed)
+
+    start = len("Bravo !\n\n")
+    assert rendered.bold == ((start, start + len("Données ouvertes")),)
+    # A question or a reply has no title: nothing is bold.
+    assert render(messages(ChannelName.TELEGRAM)[1])[0].bold == ()
+
+
+def test_a_lesson_queued_in_the_outbox_keeps_its_bold_title() -> None:
+    from bot.store.deliveries import decode_messages, encode_messages
+
+    [queued] = decode_messages(encode_messages([intro_of(LESSON, ChannelName.TELEGRAM)]))
+
+    assert render(queued)[0].bold == ((0, len("Données ouvertes")),)

@@ -186,3 +186,32 @@ async def test_0006_opens_only_the_demo_cohort_to_the_sandbox_and_reverts(
         assert "open_to_sandbox" not in columns and kept == 2
     finally:
         await engine.dispose()
+
+
+async def test_0010_adds_cohort_names_and_reverts(database_url: str) -> None:
+    await asyncio.to_thread(migrate.upgrade, database_url, "0006")
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO cohorts (name, join_code, course_ids, time_zone, pacing,"
+                    " status, created_at) VALUES ('Demo cohort', 'DEMO', '[]', 'UTC',"
+                    " 'self_paced', 'active', :now)"
+                ).bindparams(now=datetime.now(UTC))
+            )
+        await asyncio.to_thread(migrate.upgrade, database_url, "0010")
+        async with engine.connect() as conn:
+            names = (await conn.execute(text("SELECT names FROM cohorts"))).scalar_one()
+        assert names is None  # every learner reads `name` until names are given
+
+        await asyncio.to_thread(migrate.downgrade, database_url, "0006")
+
+        async with engine.connect() as conn:
+            columns = await conn.run_sync(
+                lambda sync: {c["name"] for c in inspect(sync).get_columns("cohorts")}
+            )
+            kept = (await conn.execute(text("SELECT count(*) FROM cohorts"))).scalar_one()
+        assert "names" not in columns and kept == 1
+    finally:
+        await engine.dispose()

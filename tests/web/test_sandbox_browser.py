@@ -38,6 +38,10 @@ def welcome(message: InboundMessage) -> list[OutboundMessage]:
     buttons: tuple[Button, ...] = ()
     if message.payload == "ready:yes":
         text = "Great, here is lesson 1."
+    elif message.text.upper() == "LESSON":
+        text = "Know your users\n\nStart with the people."
+        meta = {"lesson": "users", "part": "lesson", "title": "Know your users"}
+        return [OutboundMessage(message.channel, message.address, text, "en", meta=meta)]
     elif message.text.upper() == "JOIN DEMO":
         text, buttons = "Welcome! Ready?", (Button("Yes", "ready:yes"), Button("Later", "ready:no"))
     else:
@@ -115,3 +119,52 @@ async def run_conversation(page: Any, base: str) -> None:
     # The address lives in localStorage: a reload shows the same conversation.
     await page.reload()
     await expect(log.locator("li.bubble")).to_have_count(4)
+
+
+async def test_the_intro_gives_its_room_to_the_messages_after_joining_on_a_phone(
+    server_url: str,
+) -> None:
+    # Today the yellow intro stayed after joining and took 15% of a 375 px phone's height.
+    expect = playwright_api.expect
+    async with playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 375, "height": 667})
+            await page.goto(f"{server_url}/sandbox")
+            intro, log = page.locator("#intro"), page.locator("#log")
+            await expect(intro).to_be_visible()
+            before, banner = await log.bounding_box(), await intro.bounding_box()
+
+            await page.fill("#text", "JOIN DEMO")
+            await page.press("#text", "Enter")
+            await expect(log.locator("li.bubble:not(.mine) .text")).to_have_text(
+                ["Welcome! Ready?"]
+            )
+            await expect(intro).to_be_hidden()
+            assert await intro.bounding_box() is None
+            after = await log.bounding_box()
+            assert before is not None and after is not None and banner is not None
+            # The transcript now starts right under the header and has gained the intro's room.
+            header = await page.locator("header.bar").bounding_box()
+            assert header is not None
+            assert after["y"] <= header["y"] + header["height"] + 1
+            assert after["height"] >= before["height"] + banner["height"]
+            first = await log.locator("li.bubble").first.bounding_box()
+            assert first is not None and first["y"] >= after["y"]
+
+            # Across a reload the conversation is still there, and so the intro stays away;
+            # a new conversation brings it back.
+            await page.reload()
+            await expect(log.locator("li.bubble")).to_have_count(2)
+            await expect(intro).to_be_hidden()
+            await page.click("#reset")
+            await expect(intro).to_be_visible()
+
+            # A lesson's title is bold, as Telegram shows it; the rest of the text is not.
+            await page.fill("#text", "LESSON")
+            await page.press("#text", "Enter")
+            reply = log.locator("li.bubble:not(.mine) .text")
+            await expect(reply.locator("strong")).to_have_text("Know your users")
+            await expect(reply).to_have_text("Know your users\n\nStart with the people.")
+        finally:
+            await browser.close()

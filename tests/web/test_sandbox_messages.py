@@ -282,3 +282,22 @@ async def test_long_poll_validates_its_parameters(
 
     assert response.status_code == 400
     assert response.json()["field"] == field
+
+
+async def test_a_lessons_title_is_bold_as_on_telegram_and_plain_on_sms(
+    client: httpx.AsyncClient, dialogue: FakeDialogue
+) -> None:
+    title = "Lesson 1: know your users"
+
+    def titled(message: InboundMessage) -> list[OutboundMessage]:
+        text = f"{title}\n\nStart with the people."
+        meta = {"lesson": "users", "part": "lesson", "title": title}
+        return [OutboundMessage(message.channel, message.address, text, "en", meta=meta)]
+
+    dialogue.reply = titled
+
+    _, lesson = (await post(client, text="NEXT")).json()["messages"]
+
+    assert lesson["bold"] == [[0, len(title)]]
+    assert lesson["preview"]["telegram"][0]["bold"] == [[0, len(title)]]
+    assert lesson["preview"]["sms"][0]["bold"] == []

@@ -12,6 +12,7 @@
   const channelSelect = document.getElementById("channel");
   const status = document.getElementById("status");
   const resetButton = document.getElementById("reset");
+  const intro = document.getElementById("intro");
 
   const STORAGE_KEY = "learnbot.sandbox.address";
   const ADDRESS_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{7,63}$/;
@@ -60,6 +61,9 @@
   function render() {
     const channel = channelSelect.value;
     log.classList.toggle("sms", channel === "sms");
+    // The intro only says how to start: once there is a conversation it gives its room
+    // to the messages (at 375 px it took 15% of the height). A new conversation shows it again.
+    intro.hidden = entries.length > 0;
     log.replaceChildren();
     for (const entry of entries) {
       for (const part of partsFor(entry, channel)) {
@@ -90,7 +94,7 @@
     const text = document.createElement("p");
     text.className = "text";
     text.dir = "auto";
-    text.textContent = part.text;
+    appendText(text, part.text, part.bold || []);
     item.appendChild(text);
     if (channel !== "sms" && part.buttons && part.buttons.length) {
       const row = document.createElement("div");
@@ -113,6 +117,22 @@
       item.appendChild(meta);
     }
     return item;
+  }
+
+  // The text with its bold ranges ([start, end) in code points) as <strong>: DOM text
+  // nodes only, so nothing in a message is ever parsed as markup.
+  function appendText(parent, value, bold) {
+    const chars = Array.from(value);
+    let at = 0;
+    for (const [start, end] of bold) {
+      if (start < at || end > chars.length || start >= end) continue;
+      parent.append(chars.slice(at, start).join(""));
+      const strong = document.createElement("strong");
+      strong.textContent = chars.slice(start, end).join("");
+      parent.appendChild(strong);
+      at = end;
+    }
+    parent.append(chars.slice(at).join(""));
   }
 
   async function send(body) {
