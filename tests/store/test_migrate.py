@@ -188,8 +188,8 @@ async def test_0006_opens_only_the_demo_cohort_to_the_sandbox_and_reverts(
         await engine.dispose()
 
 
-async def test_0010_adds_cohort_names_and_reverts(database_url: str) -> None:
-    await asyncio.to_thread(migrate.upgrade, database_url, "0006")
+async def test_0008_adds_cohort_names_and_reverts(database_url: str) -> None:
+    await asyncio.to_thread(migrate.upgrade, database_url, "0007")
     engine = create_engine(database_url)
     try:
         async with engine.begin() as conn:
@@ -200,12 +200,12 @@ async def test_0010_adds_cohort_names_and_reverts(database_url: str) -> None:
                     " 'self_paced', 'active', :now)"
                 ).bindparams(now=datetime.now(UTC))
             )
-        await asyncio.to_thread(migrate.upgrade, database_url, "0010")
+        await asyncio.to_thread(migrate.upgrade, database_url, "0008")
         async with engine.connect() as conn:
             names = (await conn.execute(text("SELECT names FROM cohorts"))).scalar_one()
         assert names is None  # every learner reads `name` until names are given
 
-        await asyncio.to_thread(migrate.downgrade, database_url, "0006")
+        await asyncio.to_thread(migrate.downgrade, database_url, "0007")
 
         async with engine.connect() as conn:
             columns = await conn.run_sync(

@@ -3,8 +3,8 @@
 NULL (or a locale missing from it) means the cohort's `name`. The demo cohort gets its
 translated names when the bot starts (from the UI catalogs), not here.
 
-Revision ID: 0010
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-02
 """
 
@@ -15,9 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010"
-# The lead re-points this at the head of main when merging (0007-0009 come from other branches).
-down_revision: str | Sequence[str] | None = "0006"
+revision: str = "0008"
+down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
