@@ -173,6 +173,13 @@ def conversation(runner: Runner, locale: str) -> type[RuleBasedStateMachine]:
             assume(choices)
             self.send(payload=choices[pick % len(choices)])
 
+        @rule(pick=st.integers(0, 1000))
+        def press_stale_question(self, pick: int) -> None:
+            # Question buttons of earlier questions: the ones today's keyboards kept live.
+            choices = [p for p in self.seen if (prompts.parse(p)[0] or "").startswith("q")]
+            assume(choices)
+            self.send(payload=choices[pick % len(choices)])
+
         @rule(payload=st.sampled_from(OLD_PAYLOADS))
         def press_old_format(self, payload: str) -> None:
             if payload == "yes" and self.last_prompt == prompts.CONFIRM_DELETE:
