@@ -119,6 +119,8 @@ class TurnContext:
         if back and back != state and len(state) + len(BACK) + len(back) <= MAX_STATE:
             state = f"{state}{BACK}{back}"
         self.set_state(state)
+        # When the menu was last shown: a question the dispatcher sends later is shown after it.
+        self.set_learner(updated_at=self.now)
 
     def close_state(self) -> None:
         """The open state prompt is answered: the interrupted one (if any) is open again."""

@@ -140,6 +140,14 @@ class Turn(LessonTurn, ZoneTurn):
             return None
         return prompts.for_question(lesson.id, lesson.questions[enrollment.question_index].id)
 
+    def question_shown_last(self, state: str) -> bool:
+        """Whether the open question came after the open menu (a scheduled lesson's)."""
+        enrollment = self.enrollment
+        if not state or enrollment is None or self.open_question() is None:
+            return False
+        sent, shown = enrollment.awaiting_since, self.learner.updated_at
+        return sent is not None and shown is not None and sent > shown
+
     def reask(self) -> None:
         """Ask the open prompt again unless this turn's last message already asks it."""
         state = self.learner.dialogue_state
@@ -187,7 +195,7 @@ class Turn(LessonTurn, ZoneTurn):
         if match is not None and match.command != Command.SKIP:
             await self.command(match)
             return
-        if target == "question":
+        if target == "question" or (target is None and self.question_shown_last(state)):
             await self.answer()
         elif state.startswith(LANGUAGE):
             await self.choose_language(state)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
 
 from bot.dialogue import Dialogue, prompts
+from bot.dialogue.outbound import LessonTarget
 from bot.domain import OutboundMessage
-from bot.store.tables import answers
+from bot.store.db import utcnow
+from bot.store.tables import answers, enrollments
 from tests.dialogue.conftest import Chat, joined
 
 Q1 = prompts.for_question("users", "q1")
@@ -132,3 +136,34 @@ async def test_delete_cancelled_asks_the_open_question_again(chat: Chat) -> None
     replies = await chat.send(payload="p:del:no")
 
     assert "Deletion cancelled" in replies[0].text and last_prompt(replies) == Q1
+
+
+async def test_a_scheduled_question_after_a_menu_takes_the_typed_reply(
+    chat: Chat, dialogue: Dialogue
+) -> None:
+    await chat.send("JOIN TEAM1")  # the language menu is open, and left unanswered
+    later = utcnow() + timedelta(minutes=5)
+    target = LessonTarget(
+        delivery_id=1,
+        enrollment_id=1,
+        cohort_id=1,
+        course_id="basics",
+        lesson_id="users",
+        learner_key=(await chat.learner()).learner_key,
+        learner_locale=None,
+        channel=chat.channel,
+        address=chat.address,
+    )
+    prepared = dialogue.prepare_lesson(target, later)
+    assert prepared is not None
+    assert prompts.asked(prepared.messages[-1]) == Q1  # the dispatcher's buttons name it too
+    async with dialogue.engine.begin() as conn:  # what the dispatcher writes once it is sent
+        await conn.execute(update(enrollments).values(**prepared.enrollment_values))
+    dialogue.clock = lambda: later + timedelta(minutes=1)
+
+    replies = await chat.send("2")  # the question was shown last: option 2, not Français
+
+    assert "Yes: users first." in replies[0].text
+    assert (await chat.learner()).locale is None and await answer_count(dialogue) == 1
+    assert last_prompt(replies) == prompts.LANGUAGE  # then the menu, still open, again
+    assert "Langue choisie" in await chat.say("2")  # which now takes the "2"
