@@ -18,19 +18,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, settings
+from hypothesis import HealthCheck, Phase, assume, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
-from sqlalchemy import select
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.dialogue import Dialogue, prompts
 from bot.dialogue.keywords import COMMAND_WORDS, Command, help_word, is_yes
+from bot.dialogue.outbound import LessonTarget
 from bot.domain import ChannelName, EventType, InboundMessage, OutboundMessage
 from bot.i18n import SHIPPED_LOCALES, UiCatalogs
 from bot.lessons.catalogs import load_translations
 from bot.lessons.loader import load_courses
 from bot.store import migrate
+from bot.store.db import utcnow
 from bot.store.tables import answers, enrollments, events, learners
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,6 +107,41 @@ class Runner:
                 "completed": set(completed.all()),
             }
 
+    async def push(self, address: str, pick: int) -> list[OutboundMessage] | None:
+        """Send lesson `pick` as the dispatcher does: its messages, its enrollment writes."""
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(learners, enrollments.c.id.label("e_id"), enrollments.c.cohort_id)
+                    .join(enrollments, enrollments.c.learner_id == learners.c.id)
+                    .where(learners.c.address == address, learners.c.status == "active")
+                )
+            ).first()
+            if row is None:
+                return None
+            course_id, loaded = next(iter(self.dialogue.courses.items()))
+            lessons = list(loaded.lessons)
+            target = LessonTarget(
+                delivery_id=0,
+                enrollment_id=row.e_id,
+                cohort_id=row.cohort_id,
+                course_id=course_id,
+                lesson_id=lessons[pick % len(lessons)],
+                learner_key=row.learner_key,
+                learner_locale=row.locale,
+                channel=ChannelName(row.channel),
+                address=address,
+            )
+            prepared = self.dialogue.prepare_lesson(target, utcnow())
+            assert prepared is not None
+            if prepared.enrollment_values:
+                await conn.execute(
+                    update(enrollments)
+                    .where(enrollments.c.id == row.e_id)
+                    .values(**prepared.enrollment_values)
+                )
+            return prepared.messages
+
     def close(self) -> None:
         """Release the dialogue, the engine and the loop."""
         self.run(self.dialogue.aclose())
@@ -116,7 +159,13 @@ def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runner]:
         found.close()
 
 
-def conversation(runner: Runner, locale: str) -> type[RuleBasedStateMachine]:
+class ProgressAfterPush(AssertionError):
+    """PROGRESS counted more lessons than were completed, after a lesson was pushed."""
+
+
+def conversation(
+    runner: Runner, locale: str, *, pushes: bool = False
+) -> type[RuleBasedStateMachine]:
     """A state machine of one learner typing this locale's words."""
     words = COMMAND_WORDS[locale]
 
@@ -126,6 +175,7 @@ def conversation(runner: Runner, locale: str) -> type[RuleBasedStateMachine]:
             self.address = f"+1555{next(runner.addresses):07d}"
             self.channel = ChannelName.SMS
             self.stopped = False
+            self.pushed = False
             self.shown: set[tuple[str, str]] = set()  # (lesson, question) ever shown
             self.last_prompt: str | None = None  # the prompt the newest message asked
             self.current: tuple[str, ...] = ()  # payloads of the newest keyboard
@@ -179,6 +229,15 @@ def conversation(runner: Runner, locale: str) -> type[RuleBasedStateMachine]:
             choices = [p for p in self.seen if (prompts.parse(p)[0] or "").startswith("q")]
             assume(choices)
             self.send(payload=choices[pick % len(choices)])
+
+        @precondition(lambda self: pushes)
+        @rule(pick=st.integers(0, 20))
+        def scheduled_lesson(self, pick: int) -> None:
+            # The dispatcher sends a lesson (a push, or the schedule): it opens its question.
+            pushed = runner.run(runner.push(self.address, pick))
+            if pushed is not None:
+                self.pushed = True
+                self.remember(pushed)
 
         @rule(payload=st.sampled_from(OLD_PAYLOADS))
         def press_old_format(self, payload: str) -> None:
@@ -260,6 +319,8 @@ def conversation(runner: Runner, locale: str) -> type[RuleBasedStateMachine]:
                 if reply.text.startswith(start):
                     figure = re.match(r"\D*(\d+)", reply.text.removeprefix(start))
                     assert figure is not None, reply.text
+                    if self.pushed and int(figure.group(1)) > len(done):
+                        raise ProgressAfterPush(reply.text, done)
                     assert int(figure.group(1)) <= len(done), (reply.text, done)
                     return
             assert enrolled is None, [reply.text for reply in replies]
@@ -303,6 +364,24 @@ def test_random_conversations_keep_one_open_prompt(runner: Runner, locale: str) 
         stateful_step_count=STEPS,
         deadline=None,
         derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    machine.TestCase().runTest()
+
+
+# Progress is a position in the course until per-lesson completion lands (issue 9 section 1):
+# a pushed lesson then counts the lessons before it. Any other failure fails this test; once
+# section 1 is in, it passes, strict xfail reports that, and this mark is to be removed.
+@pytest.mark.xfail(raises=ProgressAfterPush, strict=True, reason="issue 9 section 1")
+@pytest.mark.parametrize("locale", ["en", "ar"])
+def test_random_conversations_with_scheduled_lessons(runner: Runner, locale: str) -> None:
+    machine = conversation(runner, locale, pushes=True)
+    machine.TestCase.settings = settings(
+        max_examples=EXAMPLES,
+        stateful_step_count=STEPS,
+        deadline=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.reuse, Phase.generate],  # no shrinking: fail fast
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     )
     machine.TestCase().runTest()
