@@ -10,6 +10,7 @@ from typing import TextIO
 from bot.channels.sandbox import SandboxChannel
 from bot.config import Settings
 from bot.delivery import deliver
+from bot.dialogue import prompts
 from bot.dialogue.keywords import Command, help_word
 from bot.domain import Button, ChannelName, InboundMessage, OutboundMessage
 from bot.lessons.models import FreeText, MultipleSelect, Question, Rating, SingleChoice, TrueFalse
@@ -42,6 +43,7 @@ class DemoSession:
     async def say(self, text: str = "", payload: str | None = None) -> list[OutboundMessage]:
         """Send one learner message, print it and every reply as sent, and return the replies."""
         self.sequence += 1
+        payload = self._button(payload)
         shown = text or self._label(payload)
         self.out.write(f"\n> learner: {shown}\n")
         inbound = InboundMessage(
@@ -63,6 +65,13 @@ class DemoSession:
                 self.out.write("  " + "  ".join(f"[{b.label}]" for b in message.buttons) + "\n")
         self.last_buttons = tuple(b for reply in replies for b in reply.buttons) or ()
         return replies
+
+    def _button(self, value: str | None) -> str | None:
+        # Buttons name their prompt (`p:<prompt>:ans:2`): press the one shown with this value.
+        for button in self.last_buttons:
+            if prompts.parse(button.payload)[1] == value:
+                return button.payload
+        return value
 
     def _label(self, payload: str | None) -> str:
         for button in self.last_buttons:

@@ -18,6 +18,10 @@ from bot.store.repository import Db, EnrollmentRecord, LearnerRecord
 if TYPE_CHECKING:
     from bot.dialogue.flow import Dialogue
 
+# "zone^language>profile": a prompt a command opened over another, which is asked again after.
+BACK = "^"
+MAX_STATE = 40  # learners.dialogue_state is a String(40)
+
 
 class TurnContext:
     """One message's work: reads, the replies, and the writes batched at the end."""
@@ -35,6 +39,7 @@ class TurnContext:
         self.hint_locale: str | None = None  # the locale of a keyword, for learners with none
         self.learner: LearnerRecord
         self.enrollment: EnrollmentRecord | None = None
+        self.back: str | None = None  # the state prompt to ask again once the open one is done
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -107,6 +112,20 @@ class TurnContext:
         """Remember where the learner is in a multi-step exchange."""
         if self.learner.dialogue_state != state:
             self.set_learner(dialogue_state=state)
+
+    def open_state(self, state: str) -> None:
+        """Make `state` the open prompt, keeping the one it interrupted to ask again after."""
+        back = self.back
+        if back and back != state and len(state) + len(BACK) + len(back) <= MAX_STATE:
+            state = f"{state}{BACK}{back}"
+        self.set_state(state)
+        # When the menu was last shown: a question the dispatcher sends later is shown after it.
+        self.set_learner(updated_at=self.now)
+
+    def close_state(self) -> None:
+        """The open state prompt is answered: the interrupted one (if any) is open again."""
+        back, self.back = self.back, None
+        self.set_state(back)
 
     async def flush(self) -> None:
         """Write what this turn changed: a few statements, whatever happened."""

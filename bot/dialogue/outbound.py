@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from bot.dialogue.prompts import tag_question
 from bot.domain import ChannelName, EventType, OutboundMessage, RenderedMessage
 from bot.lessons import render
 from bot.store.events import EventRow
@@ -75,6 +76,8 @@ def prepare_lesson(
             ui=dialogue.translations(locale),
             is_reply=False,
         )
+        # The question opened here is the enrollment's open prompt: its buttons name it.
+        messages = [tag_question(m) for m in messages]
         cached = dialogue.lesson_cache[key] = (messages, locale, lesson.title)
     messages, locale, title = cached
     return PreparedLesson(
@@ -140,14 +143,16 @@ def prepare_reminder(
     if not 0 <= question_index < len(lesson.questions):
         return None
     tr = dialogue.translations(locale)
-    question = render.question_message(
-        lesson,
-        question_index,
-        channel=target.channel,
-        address=target.address,
-        locale=locale,
-        ui=tr,
-        is_reply=False,
+    question = tag_question(
+        render.question_message(
+            lesson,
+            question_index,
+            channel=target.channel,
+            address=target.address,
+            locale=locale,
+            ui=tr,
+            is_reply=False,
+        )
     )
     reminder = tr.gettext("A reminder: this question is waiting for your answer.")
     return PreparedLesson(

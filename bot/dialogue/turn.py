@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import timedelta
 
-from bot.dialogue.context import as_async
+from bot.dialogue import prompts
+from bot.dialogue.context import BACK, as_async
 from bot.dialogue.keywords import Command, Match, find_command, help_word, is_yes, yes_word
 from bot.dialogue.lessons import LessonTurn
 from bot.dialogue.profile import (
@@ -16,7 +18,6 @@ from bot.dialogue.profile import (
     role_buttons,
 )
 from bot.dialogue.zone_turn import ZONE, ZoneTurn
-from bot.dialogue.zones import ZONE_PAYLOAD
 from bot.domain import Button, ChannelName, EventType, LearnerStatus, OutboundMessage
 from bot.i18n import language_name
 from bot.store import repository as repo
@@ -35,6 +36,8 @@ _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,31}$")
 
 class Turn(LessonTurn, ZoneTurn):
     """A whole turn: commands, joining, language, profile and zone on top of the lesson steps."""
+
+    deleted = False
 
     # --- dispatch ----------------------------------------------------------------------------
 
@@ -71,6 +74,8 @@ class Turn(LessonTurn, ZoneTurn):
             # So does NEXT: the held lesson is the next one; sending another too would put
             # it first, as a reply goes before bulk sends.)
             await self.dispatch(match)
+        # Question buttons name their question (prompts.py), here as in scheduled lessons.
+        self.replies = [prompts.tag_question(reply) for reply in self.replies]
         await self.flush()
         if message.channel in self.d.outbox_channels:
             await enqueue_replies(
@@ -84,8 +89,7 @@ class Turn(LessonTurn, ZoneTurn):
         return self.replies
 
     async def dispatch(self, match: Match | None) -> None:
-        """Route the message: stopped, confirmation, command, state, answer or hint."""
-        text, payload = self.message.text, self.message.payload
+        """Route the message, then ask the open prompt again if something else came last."""
         if match is not None and self.learner.locale is None:
             self.hint_locale = match.locale
         status = self.learner.status
@@ -96,23 +100,104 @@ class Turn(LessonTurn, ZoneTurn):
         if status != LearnerStatus.ACTIVE:
             # Paused (unanswered reminders) or marked unreachable: a reply proves otherwise.
             self.set_learner(status=LearnerStatus.ACTIVE.value)
-        if self.learner.dialogue_state == CONFIRM_DELETE:
-            if payload == "yes" or (payload is None and is_yes(text)):
+        self.back = (self.learner.dialogue_state or "").partition(BACK)[2] or None
+        target: str | None = None
+        if self.message.payload is not None:
+            target = self.addressed(self.message.payload)
+            if target is None:
+                self.say(self.tr.gettext("That question has closed."))
+        if self.message.payload is None or target is not None:
+            await self.route(match, target)
+        if not self.deleted and self.learner.status == LearnerStatus.ACTIVE:
+            self.reask()
+
+    def addressed(self, payload: str) -> str | None:
+        """Which open prompt a button answers ("state" or "question"), or None: it has closed.
+
+        The message's payload becomes the button's own value (`lang:fr`, `ans:2`).
+        """
+        prompt, value = prompts.parse(payload)
+        open_state = prompts.for_state(self.learner.dialogue_state)
+        target: str | None = None
+        if prompt is None:  # an old-format button: only where it cannot be mistaken
+            target = "state" if open_state in prompts.legacy_prompts(value) else None
+        elif prompt == open_state:
+            target = "state"
+        elif prompt == self.open_question():
+            target = "question"
+        if target is not None:
+            self.message = replace(self.message, payload=value)
+        return target
+
+    def open_question(self) -> str | None:
+        """The prompt of the enrollment's open question, if one is open."""
+        enrollment = self.enrollment
+        if enrollment is None or enrollment.lesson_id is None or enrollment.question_index is None:
+            return None
+        loaded = self.d.courses.get(enrollment.course_id)
+        lesson = loaded.lessons.get(enrollment.lesson_id) if loaded is not None else None
+        if lesson is None or not 0 <= enrollment.question_index < len(lesson.questions):
+            return None
+        return prompts.for_question(lesson.id, lesson.questions[enrollment.question_index].id)
+
+    def question_shown_last(self, state: str) -> bool:
+        """Whether the open question came after the open menu (a scheduled lesson's)."""
+        enrollment = self.enrollment
+        if not state or enrollment is None or self.open_question() is None:
+            return False
+        sent, shown = enrollment.awaiting_since, self.learner.updated_at
+        return sent is not None and shown is not None and sent > shown
+
+    def reask(self) -> None:
+        """Ask the open prompt again unless this turn's last message already asks it."""
+        state = self.learner.dialogue_state
+        wanted = prompts.for_state(state) or self.open_question()
+        if wanted is None or (self.replies and prompts.asked(self.replies[-1]) == wanted):
+            return
+        current = (state or "").partition(BACK)[0]
+        if current == CONFIRM_DELETE:
+            self.ask_delete()
+        elif current.startswith(LANGUAGE):
+            self.ask_language(current)
+        elif current.startswith(ZONE):
+            self.ask_zone(current)
+        elif current.startswith(PROFILE):
+            self.ask_profile(current.removeprefix(PROFILE))
+        else:
+            enrollment = self.enrollment
+            assert enrollment is not None and enrollment.lesson_id is not None
+            assert enrollment.question_index is not None
+            self.send_question(
+                enrollment.course_id, enrollment.lesson_id, enrollment.question_index
+            )
+
+    def interrupt(self, state: str) -> None:
+        """A command opens `state` over the open prompt: remember that one to ask after."""
+        current = (self.learner.dialogue_state or "").partition(BACK)[0]
+        if current and prompts.for_state(current) != prompts.for_state(state):
+            self.back = current
+
+    async def route(self, match: Match | None, target: str | None) -> None:
+        """Confirmation, command, the prompt the message answers, or a hint."""
+        text, payload = self.message.text, self.message.payload
+        state = (self.learner.dialogue_state or "").partition(BACK)[0]
+        if state == CONFIRM_DELETE:
+            if (target == "state" and payload == "yes") or (payload is None and is_yes(text)):
                 await self.delete()
                 return
-            self.set_state(None)
+            self.close_state()
             self.say(self.tr.gettext("Deletion cancelled: your data is kept."))
-            if match is None or match.command == Command.DELETE or payload == "no":
+            if target != "question" and (
+                match is None or match.command == Command.DELETE or payload == "no"
+            ):
                 return
+            state = (self.learner.dialogue_state or "").partition(BACK)[0]
         if match is not None and match.command != Command.SKIP:
             await self.command(match)
             return
-        state = self.learner.dialogue_state or ""
-        if payload is not None and payload.startswith("lang:") and not state:
-            state = LANGUAGE  # a language button pressed from an older menu
-        if payload is not None and payload.startswith(ZONE_PAYLOAD) and not state:
-            state = ZONE  # a time-zone button pressed from an older menu
-        if state.startswith(LANGUAGE):
+        if target == "question" or (target is None and self.question_shown_last(state)):
+            await self.answer()
+        elif state.startswith(LANGUAGE):
             await self.choose_language(state)
         elif state.startswith(ZONE):
             await self.zone_reply(state, skip=match is not None)
@@ -147,27 +232,39 @@ class Turn(LessonTurn, ZoneTurn):
                     % {"join": self.word(Command.JOIN), "example": code}
                 )
         elif command == Command.DELETE:
-            self.set_state(CONFIRM_DELETE)
-            tr = self.tr
-            self.say(
-                tr.gettext(
-                    "This deletes your number, language, profile and written answers, and stops "
-                    "all messages. Reply %(yes)s to confirm; anything else cancels."
-                )
-                % {"yes": self.iso(yes_word(self.locale))},
-                buttons=(Button(tr.gettext("Yes, delete"), "yes"), Button(tr.gettext("No"), "no")),
-            )
+            self.interrupt(CONFIRM_DELETE)
+            self.ask_delete()
         elif command == Command.HELP:
             self.help()
         elif command == Command.LANGUAGE:
-            self.ask_language(LANGUAGE)
+            state = (self.learner.dialogue_state or "").partition(BACK)[0]
+            self.interrupt(LANGUAGE)
+            self.ask_language(state if state.startswith(LANGUAGE) else LANGUAGE)
         elif command == Command.PROGRESS:
             await self.progress()
         elif command == Command.NEXT:
-            await self.next_lesson()
+            if prompts.for_state(self.learner.dialogue_state) is None:
+                await self.next_lesson()
+            else:  # the open menu first (dispatch asks it again): no lesson over it
+                self.say(self.tr.gettext("Please answer this question first:"))
         elif command == Command.ZONE:
-            state = self.learner.dialogue_state or ""
+            state = (self.learner.dialogue_state or "").partition(BACK)[0]
+            self.interrupt(ZONE)
             self.ask_zone(state if state.startswith(ZONE) else ZONE)  # keep what was waiting
+
+    def ask_delete(self) -> None:
+        """Ask to confirm DELETE MY DATA."""
+        self.open_state(CONFIRM_DELETE)
+        tr = self.tr
+        buttons = (Button(tr.gettext("Yes, delete"), "yes"), Button(tr.gettext("No"), "no"))
+        self.say(
+            tr.gettext(
+                "This deletes your number, language, profile and written answers, and stops "
+                "all messages. Reply %(yes)s to confirm; anything else cancels."
+            )
+            % {"yes": self.iso(yes_word(self.locale))},
+            buttons=prompts.tag(prompts.CONFIRM_DELETE, buttons),
+        )
 
     # --- commands ----------------------------------------------------------------------------
 
@@ -220,6 +317,7 @@ class Turn(LessonTurn, ZoneTurn):
             self.conn, learner, free_text_questions=self.d.free_text_questions, now=self.now
         )
         self.learner_values.clear()  # the row is final: nothing more may be written to it
+        self.deleted = True
         self.enrollment = None  # the tombstone event names no cohort: it is about the person
         self.event(EventType.DATA_DELETED, detail={"tombstone": learner.learner_key})
         self.say(
@@ -283,10 +381,12 @@ class Turn(LessonTurn, ZoneTurn):
 
     def ask_language(self, state: str) -> None:
         """Offer every language in its own name."""
-        self.set_state(state)
+        self.open_state(state)
         buttons = [Button(language_name(code), f"lang:{code}") for code in self.d.locales]
         # Each language is named in its own language, so this prompt is the only text in ours.
-        self.say(self.tr.gettext("Choose your language:"), buttons=buttons)
+        self.say(
+            self.tr.gettext("Choose your language:"), buttons=prompts.tag(prompts.LANGUAGE, buttons)
+        )
 
     async def choose_language(self, state: str) -> None:
         """Set the language picked by payload, number or name."""
@@ -296,7 +396,7 @@ class Turn(LessonTurn, ZoneTurn):
             self.ask_language(state)
             return
         self.set_learner(locale=locale)
-        self.set_state(None)
+        self.close_state()
         self.event(EventType.LANGUAGE_CHANGED, locale=locale)
         self.say(
             self.tr.gettext("Language set: %(language)s.") % {"language": language_name(locale)}
@@ -309,7 +409,7 @@ class Turn(LessonTurn, ZoneTurn):
 
     def ask_profile(self, field: str) -> None:
         """Ask one optional profile question."""
-        self.set_state(PROFILE + field)
+        self.open_state(PROFILE + field)
         tr = self.tr
         if field == "role":
             self.say(
@@ -317,16 +417,18 @@ class Turn(LessonTurn, ZoneTurn):
                     "Three optional questions help us improve the course for people like you. "
                     "What is your role?"
                 ),
-                buttons=role_buttons(tr),
+                buttons=prompts.tag(field, role_buttons(tr)),
             )
         elif field == "country":
             self.say(
                 tr.gettext("Which country do you work in? Write its name, or send %(skip)s.")
                 % {"skip": self.word(Command.SKIP)},
-                buttons=(Button(tr.gettext("Skip"), SKIP_PAYLOAD),),
+                buttons=prompts.tag(field, (Button(tr.gettext("Skip"), SKIP_PAYLOAD),)),
             )
         else:
-            self.say(tr.gettext("What is your gender?"), buttons=gender_buttons(tr))
+            self.say(
+                tr.gettext("What is your gender?"), buttons=prompts.tag(field, gender_buttons(tr))
+            )
 
     async def profile_reply(self, field: str, *, skip: bool) -> None:
         """Store (or skip) a profile answer and ask the next one."""
@@ -360,7 +462,7 @@ class Turn(LessonTurn, ZoneTurn):
         if following is not None:
             self.ask_profile(following)
         else:
-            self.set_state(None)
+            self.close_state()
             self.say(self.tr.gettext("Thank you!"))
             await self.first_lesson()
 
@@ -383,7 +485,7 @@ class Turn(LessonTurn, ZoneTurn):
             else:
                 await self.set_zone(picked)
         _, _, after = state.partition(">")
-        self.set_state(None)
+        self.close_state()
         if after == "gender":
             self.ask_profile("gender")
         elif after == "lesson":

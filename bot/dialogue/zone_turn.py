@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 from zoneinfo import ZoneInfo
 
+from bot.dialogue import prompts
 from bot.dialogue.context import TurnContext
 from bot.dialogue.keywords import Command
 from bot.dialogue.profile import SKIP_PAYLOAD, pick_button
@@ -99,14 +100,14 @@ class ZoneTurn(TurnContext):
 
     def ask_zone(self, state: str) -> None:
         """Ask which clock is the learner's."""
-        self.set_state(state)
+        self.open_state(state)
         self.say(
             self.tr.gettext(
                 "What time is it where you are? Choose your time zone, or write your city or "
                 "your UTC offset (e.g. %(example)s)."
             )
             % {"example": self.iso("UTC+3")},
-            buttons=self.zone_buttons(),
+            buttons=prompts.tag(prompts.ZONE, self.zone_buttons()),
         )
 
     # --- reading and setting -----------------------------------------------------------------

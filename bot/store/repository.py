@@ -87,6 +87,7 @@ class LearnerRecord:
     profile_country: str | None
     profile_gender: str | None
     last_inbound_at: datetime | None = None
+    updated_at: datetime | None = None  # a turn that leaves a menu open writes it (prompts)
 
 
 @dataclass(slots=True)
@@ -103,6 +104,7 @@ class EnrollmentRecord:
     course_ids: list[str]
     pacing: str
     time_zone: str
+    awaiting_since: datetime | None = None  # when the open question was sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,7 @@ _LEARNER_COLUMNS = (
     learners.c.profile_country,
     learners.c.profile_gender,
     learners.c.last_inbound_at,
+    learners.c.updated_at,
 )
 _ENROLLMENT_COLUMNS = (
     enrollments.c.id.label("e_id"),
@@ -149,6 +152,7 @@ _ENROLLMENT_COLUMNS = (
     cohorts.c.course_ids,
     cohorts.c.pacing,
     cohorts.c.time_zone.label("c_time_zone"),
+    enrollments.c.awaiting_since,
 )
 
 # The current enrollment is the learner's latest: joining a new cohort moves the dialogue there.
@@ -174,6 +178,7 @@ def _learner(row: Any) -> LearnerRecord:
         profile_country=row.profile_country,
         profile_gender=row.profile_gender,
         last_inbound_at=row.last_inbound_at,
+        updated_at=row.updated_at,
     )
 
 
@@ -191,6 +196,7 @@ def _enrollment(row: Any) -> EnrollmentRecord | None:
         course_ids=list(row.course_ids),
         pacing=row.pacing,
         time_zone=row.c_time_zone,
+        awaiting_since=row.awaiting_since,
     )
 
 

@@ -68,7 +68,7 @@ async def test_commands_are_recognised_in_every_locale(chat: Chat, locale: str) 
             text = "\n".join(reply.text for reply in replies)
             assert replies and "did not understand" not in text, word
             if command == Command.LANGUAGE:
-                assert replies[-1].buttons[0].payload == "lang:en"
+                assert replies[-1].buttons[0].payload == "p:lang:lang:en"
                 await chat.send("1")
             elif command == Command.HELP:
                 assert "STOP" in text
@@ -113,7 +113,7 @@ async def test_delete_asks_then_cancels_on_anything_else(chat: Chat) -> None:
     await joined(chat)
     prompt = await chat.send("DELETE MY DATA")
     assert "Reply YES to confirm" in prompt[0].text
-    assert [b.payload for b in prompt[0].buttons] == ["yes", "no"]
+    assert [b.payload for b in prompt[0].buttons] == ["p:del:yes", "p:del:no"]
     assert "Deletion cancelled" in await chat.say("maybe later")
     learner = await chat.learner()
     assert learner.status == "active" and learner.locale == "en"

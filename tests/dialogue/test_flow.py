@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.dialogue import Dialogue
+from bot.dialogue import Dialogue, prompts
 from bot.domain import ChannelName, InboundMessage
 from bot.store.tables import answers, deliveries, enrollments
 from tests.dialogue.conftest import Chat, joined
@@ -26,7 +26,7 @@ async def test_whole_journey(chat: Chat, dialogue: Dialogue) -> None:
     replies = await chat.send("join team1")
     assert "Welcome to Team one!" in replies[0].text
     menu = replies[-1]
-    assert [b.payload for b in menu.buttons] == [f"lang:{c}" for c in dialogue.locales]
+    assert [b.payload for b in menu.buttons] == [f"p:lang:lang:{c}" for c in dialogue.locales]
     assert [b.label for b in menu.buttons][:3] == ["English", "Français", "Español"]
 
     assert "What is your role?" in await chat.say("English")
@@ -35,7 +35,8 @@ async def test_whole_journey(chat: Chat, dialogue: Dialogue) -> None:
     lesson = await chat.send("SKIP")
     texts = "\n".join(reply.text for reply in lesson)
     assert "Start with users" in texts and "Where do you start?" in texts
-    assert [b.payload for b in lesson[-1].buttons] == ["ans:1", "ans:2", "ans:3"]
+    question = prompts.for_question("users", "q1")  # the buttons name their question
+    assert [b.payload for b in lesson[-1].buttons] == [f"p:{question}:ans:{n}" for n in (1, 2, 3)]
 
     learner = await chat.learner()
     assert (learner.locale, learner.profile_role, learner.profile_country) == (
@@ -143,7 +144,7 @@ async def test_deep_link_and_bare_code_join(dialogue: Dialogue) -> None:
 async def test_language_is_not_asked_again_and_can_be_changed(chat: Chat) -> None:
     await joined(chat)
     menu = await chat.send("LANGUAGE")
-    assert menu[-1].buttons[0].payload == "lang:en"
+    assert menu[-1].buttons[0].payload == "p:lang:lang:en"
     await chat.send("", payload="lang:sw")
     assert (await chat.learner()).locale == "sw"
 

@@ -78,9 +78,9 @@ async def test_asked_after_the_country_with_each_clock_and_its_time(chat: Chat) 
     assert "What time is it where you are?" in question.text
     assert labels(question) == ["Kinshasa — 7:15\u202fAM", "Lubumbashi — 8:15\u202fAM", "Skip"]
     assert [b.payload for b in question.buttons] == [
-        "tz:Africa/Kinshasa",
-        "tz:Africa/Lubumbashi",
-        "skip",
+        "p:zone:tz:Africa/Kinshasa",
+        "p:zone:tz:Africa/Lubumbashi",
+        "p:zone:skip",
     ]
     assert (await chat.learner()).dialogue_state == "zone>gender"
 

@@ -18,7 +18,7 @@ from bot.channels.sandbox import SandboxChannel
 from bot.channels.telegram import TelegramChannel
 from bot.config import Settings
 from bot.delivery import deliver
-from bot.dialogue import Dialogue
+from bot.dialogue import Dialogue, prompts
 from bot.domain import ChannelName, OutboundMessage, Role
 from bot.i18n import UiCatalogs
 from bot.lessons.catalogs import load_translations
@@ -54,20 +54,27 @@ class Telegram:
         """Send a text; the texts the bot sent back, joined."""
         return await self._exchange(text_update(next(self._ids), chat_id or self.chat_id, text))
 
-    async def press(self, payload: str) -> str:
-        """Press the button with this payload on the newest keyboard that has it."""
-        message = self.keyboard_with(payload)
+    async def press(self, value: str) -> str:
+        """Press the button with this value (`ans:1`) on the newest keyboard that has it."""
+        message = self.keyboard_with(value)
+        [payload] = [
+            key["callback_data"]
+            for row in message["reply_markup"]["inline_keyboard"]
+            for key in row
+            if prompts.parse(key["callback_data"])[1] == value
+        ]
         update = callback_update(
             next(self._ids), self.chat_id, payload, message_id=message["message_id"]
         )
         return await self._exchange(update)
 
-    def keyboard_with(self, payload: str) -> dict[str, Any]:
+    def keyboard_with(self, value: str) -> dict[str, Any]:
+        # Buttons name their prompt (`p:<prompt>:ans:1`): found here by their value.
         for message in reversed(self.api.sent_to(self.chat_id)):
             rows = message.get("reply_markup", {}).get("inline_keyboard", [])
-            if any(key["callback_data"] == payload for row in rows for key in row):
+            if any(prompts.parse(key["callback_data"])[1] == value for row in rows for key in row):
                 return message
-        raise AssertionError(f"no keyboard offers {payload!r}")
+        raise AssertionError(f"no keyboard offers {value!r}")
 
     async def _exchange(self, update: dict[str, Any]) -> str:
         before = len(self.api.messages)
