@@ -198,7 +198,7 @@ def test_serve_answers_health_and_the_sandbox_demo_cohort(served: str) -> None:
     )
     assert reply.status_code == 200, reply.text
     payloads = [b["payload"] for m in reply.json()["messages"] for b in m.get("buttons", [])]
-    assert "lang:ar" in payloads
+    assert "p:lang:lang:ar" in payloads  # the language menu names its prompt
 
 
 def test_serve_refuses_a_wrong_setting(env: dict[str, str], tmp_path: Path) -> None:

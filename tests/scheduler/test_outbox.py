@@ -123,7 +123,7 @@ async def test_outside_the_window_a_template_goes_first_and_the_lesson_follows_t
     assert replies == []
     assert [r.kind for r in await outbox_rows(engine)] == ["lesson", "template"]  # no hint
     await dispatcher.run_until_idle()
-    assert whatsapp.sent[1].text.startswith("Start with users")
+    assert whatsapp.sent[1].text.startswith("*Start with users*")
     assert whatsapp.sent[1].content_sid is None
     assert (await outbox_rows(engine))[0].status == "sent"
     async with engine.connect() as conn:
@@ -201,7 +201,7 @@ async def test_a_lesson_held_after_its_first_part_resumes_at_the_question(
     await dispatcher.run_until_idle()
 
     texts = [m.text for m in whatsapp.sent if m.content_sid is None]
-    assert len(texts) == 2 and texts[0].startswith("Start with users")  # not sent again
+    assert len(texts) == 2 and texts[0].startswith("*Start with users*")  # not sent again
     assert "Where do you start?" in texts[1]
     lesson, _ = await outbox_rows(engine)
     assert (lesson.status, lesson.parts_sent) == ("sent", 2)
@@ -229,7 +229,7 @@ async def test_one_template_per_silence_however_many_lessons_fall_due(
     await dialogue.handle(InboundMessage(ChannelName.WHATSAPP, PHONE, "1", provider_id="SM9"))
     await dispatcher.run_until_idle()
     lessons = [m.text.split("\n")[0] for m in whatsapp.sent[1:] if m.content_sid is None]
-    assert lessons[0].startswith("Start with users")
+    assert lessons[0].startswith("*Start with users*")
     assert [r.status for r in await outbox_rows(engine) if r.kind == "lesson"] == ["sent", "sent"]
 
 
@@ -274,6 +274,6 @@ async def test_next_in_answer_to_the_template_sends_the_held_lesson_only(
     await dispatcher.run_until_idle()
 
     after_template = [m.text for m in whatsapp.sent[1:]]
-    assert after_template[0].startswith("Start with users")
+    assert after_template[0].startswith("*Start with users*")
     assert not any("data" in text.lower() for text in after_template)
     assert [r.kind for r in await outbox_rows(engine)] == ["lesson", "template"]  # no reply

@@ -218,7 +218,7 @@ def is_template(message: SentMessage, title: str) -> bool:
 async def test_the_template_goes_out_once_and_the_lesson_follows_the_reply(window: Window) -> None:
     await window.queue("users")
     lesson = await window.dispatch()
-    assert bodies(lesson)[0].startswith("Start with users")
+    assert bodies(lesson)[0].startswith("*Start with users*")
     assert all("ContentSid" not in m.params for m in lesson)  # our clock said the window is open
 
     for part in lesson:  # Twilio reports each part; the outbox row knows the last one's SID
@@ -247,7 +247,7 @@ async def test_the_template_goes_out_once_and_the_lesson_follows_the_reply(windo
 
     await window.reply("1")
     again = await window.dispatch()
-    assert bodies(again)[0].startswith("Start with users")
+    assert bodies(again)[0].startswith("*Start with users*")
     assert not any("ContentSid" in m.params for m in again)
     assert (await window.rows())[0].status == "sent"
     assert await window.last_inbound_at() is not None
@@ -279,8 +279,8 @@ async def test_a_later_lesson_refused_while_the_template_is_unanswered_sends_non
 
     await window.reply("1")
     released = bodies(await window.dispatch())
-    assert released[0].startswith("Start with users")
-    assert any(body.startswith("Less data") for body in released)
+    assert released[0].startswith("*Start with users*")
+    assert any(body.startswith("*Less data") for body in released)
     assert not any(body.startswith("Not quite") for body in released)
 
 
