@@ -35,6 +35,9 @@ class TurnContext:
         self.hint_locale: str | None = None  # the locale of a keyword, for learners with none
         self.learner: LearnerRecord
         self.enrollment: EnrollmentRecord | None = None
+        # The current course's completed lessons, read at most once a turn (see LessonTurn).
+        self._completed: set[str] = set()
+        self._completed_key: tuple[int, str] | None = None
 
     # --- plumbing ----------------------------------------------------------------------------
 
