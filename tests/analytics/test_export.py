@@ -84,7 +84,7 @@ async def test_export_writes_one_pseudonymous_row_per_event(engine: AsyncEngine)
     assert count == 3
     assert text.splitlines()[0] == (
         "occurred_at,event,learner,cohort_id,course_id,lesson_id,question_id,locale,channel,"
-        "correct,attempt,role,country,gender"
+        "correct,attempt,answer_kind,value,role,country,gender"
     )
     assert rows[0] == {
         "occurred_at": "2024-05-01T08:00:00Z",
@@ -98,6 +98,8 @@ async def test_export_writes_one_pseudonymous_row_per_event(engine: AsyncEngine)
         "channel": "telegram",
         "correct": "",
         "attempt": "",
+        "answer_kind": "",
+        "value": "",
         "role": "planner",
         "country": "KE",
         "gender": "female",
