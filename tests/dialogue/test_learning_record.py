@@ -254,7 +254,7 @@ async def test_progress_cohort_show_and_the_event_log_agree(
             conn, info, with_learners=True, courses=shipped.courses
         )
         stored = (await conn.execute(select(lesson_completions))).all()
-        logged = (await conn.execute(select(events).where(events.c.type == "lesson_completed")))
+        logged = await conn.execute(select(events).where(events.c.type == "lesson_completed"))
         log: list[Any] = list(logged)
     keys = [(await chat.learner()).learner_key for chat in chats]
     from_log = [len({e.lesson_id for e in log if e.learner_key == k} & set(TEACHING)) for k in keys]
