@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.analytics.gain import assessment_gains
 from bot.dialogue import Dialogue
 from bot.domain import ChannelName
 from bot.i18n import UiCatalogs
@@ -206,7 +207,14 @@ async def test_the_whole_course_then_post_assessment_and_survey(
     assert post_ == {"q1": True, "q2": True, "q3": True, "q4": None}
     async with engine.connect() as conn:
         status = (await conn.execute(select(enrollments.c.status))).scalar_one()
+        [gain] = await assessment_gains(conn, "digital-skills", "pre-assessment", "post-assessment")
     assert status == "completed"
+    assert (gain.learner_key, gain.pre_right, gain.post_right, gain.gain) == (
+        row.learner_key,
+        1,
+        3,
+        2,
+    )
 
 
 def right_answer(question: Question) -> tuple[str, str | None]:
