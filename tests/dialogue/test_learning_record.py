@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.analytics.gain import assessment_gains
-from bot.dialogue import Dialogue
+from bot.dialogue import Dialogue, prompts
 from bot.domain import ChannelName
 from bot.i18n import UiCatalogs
 from bot.lessons.catalogs import load_translations
@@ -67,13 +67,18 @@ async def start(chat: Chat) -> str:
     return await chat.say("SKIP")
 
 
+def button(lesson_id: str, question_id: str, value: str) -> str:
+    """The payload of a question's button: it names its prompt (issue 9 §2)."""
+    return f"{prompts.PREFIX}{prompts.for_question(lesson_id, question_id)}:{value}"
+
+
 async def pre_check(chat: Chat) -> list[str]:
     """Answer the four pre-assessment items, the first one wrongly: each reply."""
     return [
-        await chat.say("", payload="ans:2"),
-        await chat.say("", payload="tf:true"),
-        await chat.say("", payload="ans:1"),
-        await chat.say("", payload="rate:2"),
+        await chat.say("", payload=button("pre-assessment", "q1", "ans:2")),
+        await chat.say("", payload=button("pre-assessment", "q2", "tf:true")),
+        await chat.say("", payload=button("pre-assessment", "q3", "ans:1")),
+        await chat.say("", payload=button("pre-assessment", "q4", "rate:2")),
     ]
 
 
@@ -143,8 +148,8 @@ async def test_a_pushed_survey_does_not_finish_the_course(
     await start(learner)
 
     await push(engine, shipped, learner, "feedback-survey")
-    await learner.say("", payload="rate:4")
-    await learner.say("", payload="rate:5")
+    await learner.say("", payload=button("feedback-survey", "q1", "rate:4"))
+    await learner.say("", payload=button("feedback-survey", "q2", "rate:5"))
     finished = await learner.say("Ask the users first.")
 
     # Today: "Congratulations, you have finished the course!" and the enrollment completed.
@@ -169,7 +174,7 @@ async def test_the_whole_course_then_post_assessment_and_survey(
     for lesson_id in TEACHING:
         await learner.say("NEXT")
         for question in course.lessons[lesson_id].questions:
-            last = await learner.say(*right_answer(question))
+            last = await learner.say(*right_answer(lesson_id, question))
     assert "Congratulations, you have finished the course!" in last
     progress = await learner.say("PROGRESS")
     assert "You have completed 8 of 8 lessons." in progress
@@ -178,15 +183,15 @@ async def test_the_whole_course_then_post_assessment_and_survey(
     post = await learner.say("NEXT")
     assert "After the course" in post
     post_replies = [
-        await learner.say("", payload="ans:1"),
-        await learner.say("", payload="tf:false"),
-        await learner.say("", payload="ans:1"),
-        await learner.say("", payload="rate:4"),
+        await learner.say("", payload=button("post-assessment", "q1", "ans:1")),
+        await learner.say("", payload=button("post-assessment", "q2", "tf:false")),
+        await learner.say("", payload=button("post-assessment", "q3", "ans:1")),
+        await learner.say("", payload=button("post-assessment", "q4", "rate:4")),
     ]
     assert all("Thank you for your answer." in reply for reply in post_replies)
     await learner.say("NEXT")  # the survey
-    await learner.say("", payload="rate:5")
-    await learner.say("", payload="rate:4")
+    await learner.say("", payload=button("feedback-survey", "q1", "rate:5"))
+    await learner.say("", payload=button("feedback-survey", "q2", "rate:4"))
     last = await learner.say("Ask the users first.")
     assert "Thank you! You have done everything in this course." in last
     assert "You have finished the course." in await learner.say("NEXT")
@@ -217,16 +222,16 @@ async def test_the_whole_course_then_post_assessment_and_survey(
     )
 
 
-def right_answer(question: Question) -> tuple[str, str | None]:
+def right_answer(lesson_id: str, question: Question) -> tuple[str, str | None]:
     """What a learner who knows sends: (text, payload)."""
     if isinstance(question, TrueFalse):
-        return "", f"tf:{str(question.answer).lower()}"
+        return "", button(lesson_id, question.id, f"tf:{str(question.answer).lower()}")
     if isinstance(question, SingleChoice):
-        return "", f"ans:{question.answer}"
+        return "", button(lesson_id, question.id, f"ans:{question.answer}")
     if isinstance(question, MultipleSelect):
         return ",".join(map(str, question.answers)), None
     if isinstance(question, Rating):
-        return "", "rate:4"
+        return "", button(lesson_id, question.id, "rate:4")
     assert isinstance(question, FreeText)
     return "Start with the users.", None
 
@@ -248,8 +253,8 @@ async def test_progress_cohort_show_and_the_event_log_agree(
     await chats[0].say("1")
     await chats[0].say("1,2,4")
     await chats[0].say("NEXT")
-    for answer in ("ans:1", "ans:2"):
-        await chats[0].say("", payload=answer)
+    # Question 1 of user-centred-design answered, its free-text question 2 left open.
+    await chats[0].say("", payload=button("user-centred-design", "q1", "ans:1"))
     await push(engine, shipped, chats[1], "feedback-survey")
     for reply in ("4", "4", "More tests."):
         await chats[1].say(reply)
