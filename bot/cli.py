@@ -169,6 +169,11 @@ def export() -> None:
     help="Admins only: add raw phone numbers / chat ids next to the pseudonyms.",
 )
 @click.option(
+    "--include-free-text",
+    is_flag=True,
+    help="Admins only: add the learners' free-text answers (reflections), with pseudonyms.",
+)
+@click.option(
     "--include-sandbox",
     is_flag=True,
     help="Add the public /sandbox's learners and their events (left out by default).",
@@ -188,6 +193,7 @@ def export_events(
     include_addresses: bool,
     as_email: str | None,
     include_sandbox: bool,
+    include_free_text: bool,
 ) -> None:
     """Stream the event log as CSV, with keyed pseudonyms instead of addresses."""
     from bot.i18n import UiCatalogs
@@ -208,7 +214,13 @@ def export_events(
             async with engine.connect() as conn:
                 user = await acting_user(conn, as_email)
                 cohort = None if cohort_id is None else str(cohort_id)
-                scope = await export_scope(conn, user, cohort, include_addresses=include_addresses)
+                scope = await export_scope(
+                    conn,
+                    user,
+                    cohort,
+                    include_addresses=include_addresses,
+                    include_free_text=include_free_text,
+                )
             with _output(output, ui) as out:
                 return await export_events_csv(
                     engine,
@@ -217,6 +229,7 @@ def export_events(
                     since=since_day,
                     cohort_ids=scope,
                     include_addresses=include_addresses,
+                    include_free_text=include_free_text,
                     include_sandbox=include_sandbox,
                 )
         finally:

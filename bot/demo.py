@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import tempfile
 from pathlib import Path
 from typing import TextIO
@@ -39,13 +40,15 @@ class DemoSession:
         self.out = out
         self.last_buttons: tuple[Button, ...] = ()
         self.sequence = 0
+        self.quiet = False  # take lessons without printing them (the middle of the course)
 
     async def say(self, text: str = "", payload: str | None = None) -> list[OutboundMessage]:
         """Send one learner message, print it and every reply as sent, and return the replies."""
         self.sequence += 1
         payload = self._button(payload)
         shown = text or self._label(payload)
-        self.out.write(f"\n> learner: {shown}\n")
+        out = io.StringIO() if self.quiet else self.out
+        out.write(f"\n> learner: {shown}\n")
         inbound = InboundMessage(
             channel=ChannelName.SANDBOX,
             address=DEMO_ADDRESS,
@@ -58,11 +61,11 @@ class DemoSession:
         await deliver(replies, self.runtime.channels)
         for entry in self.sandbox.transcript(DEMO_ADDRESS, after=cursor):
             message = entry.message
-            self.out.write(f"< bot: {message.text}\n")
+            out.write(f"< bot: {message.text}\n")
             if message.image_url:
-                self.out.write(f"  (image: {message.image_url})\n")
+                out.write(f"  (image: {message.image_url})\n")
             if message.buttons:
-                self.out.write("  " + "  ".join(f"[{b.label}]" for b in message.buttons) + "\n")
+                out.write("  " + "  ".join(f"[{b.label}]" for b in message.buttons) + "\n")
         self.last_buttons = tuple(b for reply in replies for b in reply.buttons) or ()
         return replies
 
@@ -80,7 +83,11 @@ class DemoSession:
         return f"[{payload}]"
 
     async def answer(self, question: Question, locale: str, *, wrong_first: bool) -> None:
-        """Answer one question the way a learner would: by button or by typed reply."""
+        """Answer one question the way a learner would: by button or by typed reply.
+
+        `wrong_first` answers wrongly once first: only for a lesson, as an assessment item
+        takes one answer (the wrong one would be it, and the next item would get the right).
+        """
         if isinstance(question, SingleChoice):
             if wrong_first:
                 wrong = 1 if question.answer != 1 else 2
@@ -117,14 +124,25 @@ async def run_demo(settings: Settings, *, locale: str, out: TextIO) -> None:
             await session.say(payload="role:technical")
             await session.say(DEMO_COUNTRY)
             await session.say(payload="skip")
-            # The course opens with the pre-assessment, then lesson 1 proper.
-            first_course = next(iter(runtime.courses.values()))
-            lesson_ids = list(first_course.lessons)
-            for position, lesson_id in enumerate(lesson_ids[:2]):
-                if position > 0:
+            # The course opens with the pre-assessment (one answer per item, no verdict), then
+            # lesson 1 proper (a wrong answer, feedback, the right one). The other lessons are
+            # taken quietly; then the post-assessment and the survey, ungraded, and progress.
+            course = next(iter(runtime.courses.values()))
+            teaching = course.teaching_lessons()
+            for lesson_id in course.lessons:
+                lesson = course.lessons[lesson_id]
+                shown = lesson_id not in teaching or lesson_id == teaching[0]
+                if lesson_id == teaching[1 % len(teaching)] and len(teaching) > 1:
+                    out.write(f"\n(... lessons 2 to {len(teaching)}, taken the same way ...)\n")
+                session.quiet = not shown
+                if lesson_id != next(iter(course.lessons)):
                     await session.say(help_word(Command.NEXT, locale))
-                for index, question in enumerate(first_course.lessons[lesson_id].questions):
-                    await session.answer(question, locale, wrong_first=index == 0)
+                for index, question in enumerate(lesson.questions):
+                    wrong_first = index == 0 and lesson.type == "lesson" and shown
+                    await session.answer(question, locale, wrong_first=wrong_first)
+                session.quiet = False
+                if lesson_id == teaching[0]:
+                    await session.say(help_word(Command.PROGRESS, locale))
             await session.say(help_word(Command.PROGRESS, locale))
         finally:
             await runtime.close()

@@ -273,7 +273,7 @@ class _Planner:
         plan = self.plan
         fire = window.fire
         assert fire is not None
-        order, index = self.regular(cohort, e.course_id)
+        order, _ = self.regular(cohort, e.course_id)
         planned = [x for x, at in e.planned.items() if at < fire] if e.planned else ()
         if cohort.schedule.pacing == SELF_PACED:
             if e.lesson_id is None and order and not any(x in planned for x in order):
@@ -287,9 +287,10 @@ class _Planner:
                 reason = f"awaiting an answer to {e.lesson_id}"
                 plan.skips.append(Skip(e.id, reason, fire, e.lesson_id))
                 return
-            # Never go back before the current lesson, and never repeat a planned one.
-            start = index.get(e.lesson_id or "", -1) + 1
-            found = next((x for x in order[start:] if x not in planned), None)
+            # The first lesson in course order not yet sent: progress is the lessons done, not
+            # a position, so a lesson pushed out of order leaves the ones before it to come.
+            # (Every completed lesson was sent, so the outbox holds it: it is never resent.)
+            found = next((x for x in order if x not in planned), None)
             if found is None:
                 plan.skips.append(Skip(e.id, f"no lesson left to schedule in {e.course_id}", fire))
                 return

@@ -416,6 +416,15 @@ def test_export_acts_as_a_user_and_refuses_without_one(staff: dict[str, int]) ->
     assert "no user has the e-mail 'nobody@example.org'" in line
 
 
+def test_free_text_answers_are_for_admins_only(staff: dict[str, int]) -> None:
+    line = _one_error_line(_export("--include-free-text", user=TRAINER))
+    assert "only an admin may export the learners' free-text answers" in line
+
+    result = _export("--include-free-text", user=ADMIN)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0].endswith(",free_text")
+
+
 def test_addresses_are_for_admins_only(staff: dict[str, int]) -> None:
     line = _one_error_line(_export("--include-addresses", user=TRAINER))
     assert "only an admin may export the learners' addresses" in line

@@ -113,6 +113,11 @@ async def test_the_demo_transcript_is_wholly_translated(locale: str) -> None:
     english = set(await _demo_bot_lines("en"))
     translated = await _demo_bot_lines(locale)
     # The language menu lists each language in its own name, the same in every locale.
-    same = [line for line in translated if line in english and "[Kiswahili]" not in line]
+    # Rating buttons are the numbers 1 to 5, the same in every locale too.
+    same = [
+        line
+        for line in translated
+        if line in english and "[Kiswahili]" not in line and any(c.isalpha() for c in line)
+    ]
     assert same == [], f"{locale}: lines left in English"
     assert len(translated) >= 30

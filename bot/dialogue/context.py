@@ -40,6 +40,9 @@ class TurnContext:
         self.learner: LearnerRecord
         self.enrollment: EnrollmentRecord | None = None
         self.back: str | None = None  # the state prompt to ask again once the open one is done
+        # The current course's completed lessons, read at most once a turn (see LessonTurn).
+        self._completed: set[str] = set()
+        self._completed_key: tuple[int, str] | None = None
 
     # --- plumbing ----------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from bot.dialogue.keywords import Command
 from bot.domain import EventType, OutboundMessage
 from bot.i18n import UiTranslator, format_number, format_percent
 from bot.lessons import render
-from bot.lessons.models import Lesson, MultipleSelect, Question, Rating, TrueFalse
+from bot.lessons.models import FreeText, Lesson, MultipleSelect, Question, Rating, TrueFalse
 from bot.store import repository as repo
 from bot.store.repository import EnrollmentRecord
 
@@ -107,12 +107,33 @@ class LessonTurn(TurnContext):
         elif enrollment.pacing != repo.SELF_PACED:
             self.say(tr.gettext("Your next lesson will arrive on the cohort's schedule."))
         else:
-            order = list(self.d.courses[enrollment.course_id].lessons)
-            position = -1 if enrollment.lesson_id is None else order.index(enrollment.lesson_id)
-            if position + 1 < len(order):
-                await self.deliver(order[position + 1])
+            # The first lesson not yet completed: a pushed lesson done out of order is skipped,
+            # the ones it jumped over are still offered.
+            following = await self.first_not_completed()
+            if following is not None:
+                await self.deliver(following)
             else:
                 self.say(tr.gettext("You have finished the course. Well done!"))
+
+    async def completed(self) -> set[str]:
+        """The lessons of the current course this enrollment has completed (read once a turn)."""
+        enrollment = self.enrollment
+        assert enrollment is not None
+        key = (enrollment.id, enrollment.course_id)
+        if self._completed_key != key:
+            self._completed = await repo.completed_lessons(
+                self.conn, enrollment.id, enrollment.course_id
+            )
+            self._completed_key = key
+        return self._completed
+
+    async def first_not_completed(self) -> str | None:
+        """The first lesson of the course, in order, not yet completed; None if none is left."""
+        enrollment = self.enrollment
+        assert enrollment is not None
+        done = await self.completed()
+        order = self.d.courses[enrollment.course_id].lessons
+        return next((x for x in order if x not in done), None)
 
     async def progress(self) -> None:
         """PROGRESS: lessons done of total and the first-try quiz score."""
@@ -120,14 +141,12 @@ class LessonTurn(TurnContext):
         if enrollment is None:
             self.hint()
             return
-        order = list(self.d.courses[enrollment.course_id].lessons)
-        if enrollment.status == repo.ENROLLMENT_COMPLETED:
-            done = len(order)
-        elif enrollment.lesson_id is None:
-            done = 0
-        else:
-            done = order.index(enrollment.lesson_id) + (enrollment.question_index is None)
-        total = len(order)
+        course = self.d.courses[enrollment.course_id]
+        completed = await self.completed()
+        teaching = course.teaching_lessons()
+        # The lessons completed, as recorded: the same set `cohort show` and the log count.
+        done = len(completed.intersection(teaching))
+        total = len(teaching)
         lines = [
             tr.ngettext(
                 "You have completed %(done)s of %(total)s lesson.",
@@ -139,7 +158,18 @@ class LessonTurn(TurnContext):
                 "total": self.iso(format_number(total, locale)),
             }
         ]
-        answered, right = await repo.first_try_score(self.conn, enrollment.id)
+        measuring = course.measuring_lessons()
+        if measuring:
+            lines.append(
+                tr.gettext("Check-ins and survey done: %(done)s of %(total)s.")
+                % {
+                    "done": self.iso(format_number(len(completed.intersection(measuring)), locale)),
+                    "total": self.iso(format_number(len(measuring), locale)),
+                }
+            )
+        answered, right = await repo.first_try_score(
+            self.conn, enrollment.id, excluding=self._assessment_lessons()
+        )
         if answered:
             lines.append(
                 tr.ngettext(
@@ -182,7 +212,11 @@ class LessonTurn(TurnContext):
         attempt = enrollment.attempt + 1
         self.record_answer(question, reply, verdict.correct, attempt, locale)
         tr = self.tr
-        if verdict.correct is False and attempt < MAX_ATTEMPTS:
+        if lesson.type == "assessment":
+            # It measures what the learner knows: one answer, graded in the log only, and no
+            # right or wrong shown (which would teach the item before the post-assessment).
+            self.say(tr.gettext("Thank you for your answer."))
+        elif verdict.correct is False and attempt < MAX_ATTEMPTS:
             self.set_enrollment(attempt=attempt)
             feedback = verdict.feedback or tr.gettext("Not quite.")
             # gettext outside the f-string: Babel's extractor does not look inside f-strings.
@@ -191,7 +225,7 @@ class LessonTurn(TurnContext):
                 enrollment.course_id, enrollment.lesson_id, index, prefix=f"{feedback}\n{try_again}"
             )
             return
-        if verdict.correct is False:
+        elif verdict.correct is False:
             self.say(
                 "\n".join(
                     (
@@ -251,6 +285,13 @@ class LessonTurn(TurnContext):
             locale=locale,
             correct=correct,
             attempt=attempt,
+            # The value itself, so a survey or an assessment can be read from the log. A
+            # reflection may say anything about the learner: it stays in the answers table.
+            detail=(
+                {"kind": question.kind}
+                if isinstance(question, FreeText)
+                else {"kind": question.kind, "value": reply.response}
+            ),
         )
 
     async def complete_lesson(self, lesson: Lesson) -> None:
@@ -259,10 +300,37 @@ class LessonTurn(TurnContext):
         assert enrollment is not None
         tr = self.tr
         self.set_enrollment(question_index=None, attempt=0)
-        self.event(EventType.LESSON_COMPLETED, lesson_id=lesson.id)
-        order = list(self.d.courses[enrollment.course_id].lessons)
-        if order.index(lesson.id) + 1 < len(order):
-            if enrollment.pacing == repo.SELF_PACED:
+        course = self.d.courses[enrollment.course_id]
+        done = await self.completed()
+        teaching = set(course.teaching_lessons())
+        was_complete = teaching <= done
+        first_time = lesson.id not in done
+        if first_time:
+            await repo.record_lesson_completed(
+                self.conn,
+                enrollment_id=enrollment.id,
+                course_id=enrollment.course_id,
+                lesson_id=lesson.id,
+                now=self.now,
+            )
+            done.add(lesson.id)
+            self.event(EventType.LESSON_COMPLETED, lesson_id=lesson.id)
+        # The course is completed when all its teaching lessons are; the assessments and the
+        # survey are counted on their own and may still follow.
+        if teaching <= done and not was_complete:
+            self.event(EventType.COURSE_COMPLETED)
+            self.say(tr.gettext("Congratulations, you have finished the course!"))
+        left = [x for x in course.lessons if x not in done]
+        if left:
+            if teaching <= done and not was_complete:
+                if enrollment.pacing == repo.SELF_PACED:
+                    self.say(
+                        tr.gettext("Send %(next)s for your next lesson.")
+                        % {"next": self.word(Command.NEXT)}
+                    )
+                else:
+                    self.say(tr.gettext("Your next lesson will arrive on the cohort's schedule."))
+            elif enrollment.pacing == repo.SELF_PACED:
                 self.say(
                     tr.gettext("Lesson complete! Send %(next)s for the next lesson.")
                     % {"next": self.word(Command.NEXT)}
@@ -270,7 +338,9 @@ class LessonTurn(TurnContext):
             else:
                 self.say(tr.gettext("Lesson complete! The next lesson comes on schedule."))
             return
-        self.event(EventType.COURSE_COMPLETED)
+        # Nothing of this course is left: the enrollment moves on along the pathway.
+        if was_complete:
+            self.say(tr.gettext("Thank you! You have done everything in this course."))
         pathway = enrollment.course_ids
         position = pathway.index(enrollment.course_id) if enrollment.course_id in pathway else -1
         following = [c for c in pathway[position + 1 :] if c in self.d.courses]
@@ -284,7 +354,10 @@ class LessonTurn(TurnContext):
                 await self.deliver(next(iter(self.d.courses[following[0]].lessons)))
             return
         self.set_enrollment(status=repo.ENROLLMENT_COMPLETED, completed_at=self.now)
-        self.say(tr.gettext("Congratulations, you have finished the course!"))
+
+    def _assessment_lessons(self) -> list[str]:
+        """Assessment lessons of every course: their answers stay out of the quiz score."""
+        return [x for loaded in self.d.courses.values() for x in loaded.assessments()]
 
     def _course_title(self, course_id: str) -> str:
         translations = self.d.content.get(course_id)

@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from bot.i18n import parse_locale
-from bot.lessons.models import BODY_TARGET_CHARS, Course, Lesson
+from bot.lessons.models import BODY_TARGET_CHARS, Course, Lesson, LessonRole
 
 COURSE_FILE = "course.yaml"
 FieldPath = tuple[str | int, ...]
@@ -81,6 +81,30 @@ class LoadedCourse:
     def course_source(self) -> SourceMap:
         """Field lines of course.yaml."""
         return self.sources["course"]
+
+    def role(self, lesson_id: str) -> LessonRole:
+        """What a listed lesson is for: as course.yaml marks it, else as its `type` says."""
+        course = self.course
+        if lesson_id == course.pre_assessment:
+            return "pre_assessment"
+        if lesson_id == course.post_assessment:
+            return "post_assessment"
+        if lesson_id in course.surveys:
+            return "survey"
+        lesson = self.lessons.get(lesson_id)
+        return "lesson" if lesson is None else lesson.type
+
+    def teaching_lessons(self) -> list[str]:
+        """The lessons that count towards completing the course, in order."""
+        return [x for x in self.lessons if self.role(x) == "lesson"]
+
+    def measuring_lessons(self) -> list[str]:
+        """The assessments and surveys, counted on their own, in order."""
+        return [x for x in self.lessons if self.role(x) != "lesson"]
+
+    def assessments(self) -> list[str]:
+        """The assessments, whose answers stay out of the quiz score."""
+        return [x for x in self.lessons if self.lessons[x].type == "assessment"]
 
 
 def format_path(path: Iterable[str | int]) -> str:
@@ -267,6 +291,7 @@ def load_course(course_dir: Path) -> LoadedCourse:
     if course is not None:
         issues.extend(_locale_issues(course, course_source))
         issues.extend(_listing_issues(course, course_source, lessons, files, sources, broken_ids))
+        issues.extend(_role_issues(course, course_source, lessons, sources))
     issues = _without_duplicate_reports(issues)
     if issues:
         raise LessonValidationError(issues)
@@ -280,6 +305,75 @@ def load_course(course_dir: Path) -> LoadedCourse:
         directory=course_dir,
         warnings=_warnings(ordered, sources),
     )
+
+
+_ROLE_TYPES = {"pre_assessment": "assessment", "post_assessment": "assessment", "survey": "survey"}
+
+
+def _role_issues(
+    course: Course,
+    source: SourceMap,
+    lessons: Mapping[str, Lesson],
+    sources: Mapping[str, SourceMap],
+) -> list[LessonIssue]:
+    """Marked lessons have the matching type; the post-assessment repeats the pre's items."""
+    issues = []
+    for lesson_id in course.lessons:
+        lesson = lessons.get(lesson_id)
+        marks = [
+            role
+            for role, marked in (
+                ("pre_assessment", lesson_id == course.pre_assessment),
+                ("post_assessment", lesson_id == course.post_assessment),
+                ("survey", lesson_id in course.surveys),
+            )
+            if marked
+        ]
+        if lesson is None or not marks:
+            continue
+        expected = _ROLE_TYPES[marks[0]]
+        if len(marks) > 1 or lesson.type != expected:
+            where = sources[lesson_id]
+            message = (
+                f"{COURSE_FILE} marks it as {' and '.join(marks)}: it needs type {expected}"
+                if len(marks) == 1
+                else f"{COURSE_FILE} marks it as {' and '.join(marks)}: choose one"
+            )
+            issues.append(LessonIssue(where.file, where.line(("type",)), "type", message))
+    pre = lessons.get(course.pre_assessment or "")
+    post = lessons.get(course.post_assessment or "")
+    if course.post_assessment is not None and course.pre_assessment is None:
+        issues.append(
+            LessonIssue(
+                source.file,
+                source.line(("post_assessment",)),
+                "post_assessment",
+                "a post_assessment needs a pre_assessment to compare with",
+            )
+        )
+    if pre is not None and post is not None:
+        mismatch = _item_mismatch(pre, post)
+        if mismatch:
+            where = sources[post.id]
+            message = f"does not match pre-assessment {pre.id!r} item for item: {mismatch}"
+            issues.append(LessonIssue(where.file, where.line(("questions",)), "questions", message))
+    return issues
+
+
+def _item_mismatch(pre: Lesson, post: Lesson) -> str | None:
+    """Why two assessments' items differ (ids, kinds, options, answers), or None."""
+    if len(pre.questions) != len(post.questions):
+        return f"{len(post.questions)} questions, the pre-assessment has {len(pre.questions)}"
+    for a, b in zip(pre.questions, post.questions, strict=True):
+        if a.id != b.id or a.kind != b.kind:
+            return f"question {b.id!r} ({b.kind}) where the pre-assessment has {a.id!r} ({a.kind})"
+        if len(getattr(a, "options", ())) != len(getattr(b, "options", ())):
+            return f"question {b.id!r} has a different number of options"
+        if getattr(a, "answer", None) != getattr(b, "answer", None) or getattr(
+            a, "answers", None
+        ) != getattr(b, "answers", None):
+            return f"question {b.id!r} has a different right answer"
+    return None
 
 
 def _locale_issues(course: Course, source: SourceMap) -> list[LessonIssue]:

@@ -22,6 +22,8 @@ Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
 # SMS segments a lesson may cost before `lessons check` warns: one number for every locale, or
 # per locale with an optional "default", e.g. {default: 8, ar: 18}.
 SegmentBudget = PositiveInt | dict[str, PositiveInt]
+# What a lesson is for; see LoadedCourse.role.
+LessonRole = Literal["lesson", "pre_assessment", "post_assessment", "assessment", "survey"]
 BODY_TARGET_CHARS = 480  # three GSM-7 segments of 153 + a little headroom is lost to joins
 
 
@@ -135,17 +137,22 @@ class Lesson(_Strict):
     title: str = Field(min_length=1, max_length=120)
     body: str = Field(min_length=1)
     image: ImageSpec | None = None
-    questions: list[Question] = Field(min_length=1, max_length=3)
+    # 1 to 3 questions; an assessment may hold 4 (its items and a confidence rating).
+    questions: list[Question] = Field(min_length=1, max_length=4)
     sms_segment_budget: SegmentBudget | None = None  # overrides the course's
 
     @field_validator("questions")
     @classmethod
-    def _unique_question_ids(cls, questions: list[Question]) -> list[Question]:
+    def _unique_question_ids(
+        cls, questions: list[Question], info: ValidationInfo
+    ) -> list[Question]:
         seen: set[str] = set()
         for question in questions:
             if question.id in seen:
                 raise ValueError(f"duplicate question id {question.id!r}")
             seen.add(question.id)
+        if len(questions) > 3 and info.data.get("type") != "assessment":
+            raise ValueError(f"{len(questions)} questions: a lesson has at most 3")
         return questions
 
     @staticmethod
@@ -167,6 +174,11 @@ class Course(_Strict):
     # WhatsApp content template SIDs per locale ("your lesson is ready"); see the channels issue.
     whatsapp_templates: dict[str, str] = {}
     sms_segment_budget: SegmentBudget | None = None  # per lesson; a lesson may set its own
+    # Which listed lessons measure rather than teach. They are delivered in course order like
+    # any lesson, but counted on their own: not in "lessons completed", not in the quiz score.
+    pre_assessment: Identifier | None = None  # type assessment; asked before the lessons
+    post_assessment: Identifier | None = None  # the same items as the pre-assessment, after
+    surveys: list[Identifier] = []  # type survey: ratings and reflections
 
     @field_validator("locales")
     @classmethod
@@ -183,3 +195,20 @@ class Course(_Strict):
         if duplicates:
             raise ValueError(f"lessons lists {sorted(duplicates)} more than once")
         return lessons
+
+    @field_validator("pre_assessment", "post_assessment")
+    @classmethod
+    def _assessment_listed(cls, lesson_id: str | None, info: ValidationInfo) -> str | None:
+        lessons = info.data.get("lessons")
+        if lesson_id is not None and lessons is not None and lesson_id not in lessons:
+            raise ValueError(f"{lesson_id!r} is not in lessons")
+        return lesson_id
+
+    @field_validator("surveys")
+    @classmethod
+    def _surveys_listed(cls, surveys: list[str], info: ValidationInfo) -> list[str]:
+        lessons = info.data.get("lessons")
+        unknown = [x for x in surveys if lessons is not None and x not in lessons]
+        if unknown:
+            raise ValueError(f"{unknown} not in lessons")
+        return surveys

@@ -22,7 +22,14 @@ from sqlalchemy.sql.base import Executable
 from bot.domain import DeliveryKind, DeliveryStatus, LearnerStatus
 from bot.store.cohort_names import localized_name, stored_names
 from bot.store.fastpath import FastStatements, hot
-from bot.store.tables import answers, cohorts, deliveries, enrollments, learners
+from bot.store.tables import (
+    answers,
+    cohorts,
+    deliveries,
+    enrollments,
+    learners,
+    lesson_completions,
+)
 
 SELF_PACED = "self_paced"
 ENROLLMENT_ACTIVE = "active"
@@ -460,10 +467,51 @@ _FIRST_TRY_SCORE = hot(
 )
 
 
-async def first_try_score(conn: Db, enrollment_id: int) -> tuple[int, int]:
-    """(graded questions answered, of which right at the first attempt) for an enrollment."""
-    row = (await conn.execute(_FIRST_TRY_SCORE, {"enrollment_id_": enrollment_id})).one()
+async def first_try_score(
+    conn: Db, enrollment_id: int, *, excluding: Iterable[str] = ()
+) -> tuple[int, int]:
+    """(graded questions answered, of which right at the first attempt) for an enrollment.
+
+    `excluding` names lessons left out of the score: the assessments, which measure what a
+    learner knew, not how they did in the course.
+    """
+    left_out = sorted(excluding)
+    statement: Executable = _FIRST_TRY_SCORE
+    if left_out:
+        statement = _FIRST_TRY_SCORE.where(answers.c.lesson_id.not_in(left_out))
+    row = (await conn.execute(statement, {"enrollment_id_": enrollment_id})).one()
     return int(row[0]), int(row[1])
+
+
+_COMPLETED = hot(
+    select(lesson_completions.c.lesson_id).where(
+        lesson_completions.c.enrollment_id == bindparam("enrollment_id_"),
+        lesson_completions.c.course_id == bindparam("course_id_"),
+    )
+)
+
+
+async def completed_lessons(conn: Db, enrollment_id: int, course_id: str) -> set[str]:
+    """The lesson ids of `course_id` this enrollment has completed."""
+    rows = await conn.execute(
+        _COMPLETED, {"enrollment_id_": enrollment_id, "course_id_": course_id}
+    )
+    return {str(row[0]) for row in rows}
+
+
+async def record_lesson_completed(
+    conn: Db, *, enrollment_id: int, course_id: str, lesson_id: str, now: datetime
+) -> None:
+    """Record that a lesson is completed; a second completion keeps the first time."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(lesson_completions)
+        .values(
+            enrollment_id=enrollment_id, course_id=course_id, lesson_id=lesson_id, completed_at=now
+        )
+        .on_conflict_do_nothing(index_elements=["enrollment_id", "course_id", "lesson_id"])
+    )
+    await conn.execute(statement)
 
 
 async def delete_personal_data(

@@ -216,6 +216,17 @@ answers = Table(
     Index("ix_answers_enrollment", "enrollment_id"),  # PROGRESS reads one enrollment's answers
 )
 
+# Lessons each enrollment has completed: progress is this set, not a position in the course
+# (a pushed lesson is delivered out of order; NEXT gives the first lesson not in it).
+lesson_completions = Table(
+    "lesson_completions",
+    metadata,
+    Column("enrollment_id", Id, ForeignKey("enrollments.id", ondelete="CASCADE"), primary_key=True),
+    Column("course_id", String(64), primary_key=True),
+    Column("lesson_id", String(64), primary_key=True),
+    Column("completed_at", Timestamp, nullable=False),  # the first completion
+)
+
 # Append-only completion log: the single source for dashboards and exports.
 # It holds no personal data: learners are named by their opaque learner_key.
 events = Table(

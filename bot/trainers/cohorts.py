@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, distinct, func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import ChannelName, EventType
@@ -322,15 +322,22 @@ async def cohort_for(conn: AsyncConnection, user: UserRecord, id_or_code: str) -
 
 
 async def export_scope(
-    conn: AsyncConnection, user: UserRecord, cohort: str | None, *, include_addresses: bool
+    conn: AsyncConnection,
+    user: UserRecord,
+    cohort: str | None,
+    *,
+    include_addresses: bool,
+    include_free_text: bool = False,
 ) -> list[int] | None:
     """The cohort ids `user` may export (None: every event, admins only); RoleError otherwise.
 
-    A trainer exports their own cohorts (a named one must be theirs); raw addresses are for
-    admins alone.
+    A trainer exports their own cohorts (a named one must be theirs); raw addresses and
+    free-text answers are for admins alone.
     """
     if include_addresses:
         require_admin(user, N_("export the learners' addresses"))
+    if include_free_text:
+        require_admin(user, N_("export the learners' free-text answers"))
     if cohort is not None:
         return [(await cohort_for(conn, user, cohort)).id]
     if user.is_admin:
@@ -421,10 +428,13 @@ async def cohort_report(
     *,
     with_learners: bool = False,
     include_sandbox: bool = False,
+    courses: Mapping[str, LoadedCourse] | None = None,
 ) -> CohortReport:
     """Learners by status, enrollments by status and lessons completed, from the tables.
 
-    The public sandbox's visitors are left out unless `include_sandbox`.
+    With `courses`, "lessons completed" counts teaching lessons only, as PROGRESS does: the
+    assessments and surveys are still listed by lesson, but counted on their own. The public
+    sandbox's visitors are left out unless `include_sandbox`.
     """
     mine = enrollments.c.cohort_id == cohort.id
     if not include_sandbox:
@@ -443,7 +453,7 @@ async def cohort_report(
         .group_by(enrollments.c.status)
     )
     # A lesson completed twice (e.g. after a re-push) counts once per learner.
-    completed_query = select(events.c.learner_key, events.c.lesson_id).where(
+    completed_query = select(events.c.learner_key, events.c.course_id, events.c.lesson_id).where(
         events.c.cohort_id == cohort.id,
         events.c.type == EventType.LESSON_COMPLETED.value,
     )
@@ -451,16 +461,30 @@ async def cohort_report(
         completed_query = completed_query.where(
             or_(events.c.channel.is_(None), events.c.channel != ChannelName.SANDBOX.value)
         )
+    teaching_query = completed_query
+    measuring = [
+        (course_id, lesson_id)
+        for course_id, loaded in (courses or {}).items()
+        for lesson_id in loaded.measuring_lessons()
+    ]
+    if measuring:
+        teaching_query = completed_query.where(
+            tuple_(events.c.course_id, events.c.lesson_id).not_in(measuring)
+        )
     completed = completed_query.distinct().subquery()
+    counted = teaching_query.distinct().subquery()
     per_lesson = await conn.execute(
         select(completed.c.lesson_id, func.count()).group_by(completed.c.lesson_id)
     )
     completed_by_lesson = {str(lesson): int(n) for lesson, n in per_lesson}
+    lessons_completed = int(
+        (await conn.execute(select(func.count()).select_from(counted))).scalar_one()
+    )
     learners_list: list[LearnerProgress] = []
     if with_learners:
         done = (
-            select(completed.c.learner_key, func.count(distinct(completed.c.lesson_id)).label("n"))
-            .group_by(completed.c.learner_key)
+            select(counted.c.learner_key, func.count().label("n"))
+            .group_by(counted.c.learner_key)
             .subquery()
         )
         rows = await conn.execute(
@@ -481,7 +505,7 @@ async def cohort_report(
     return CohortReport(
         learners_by_status={str(s): int(n) for s, n in by_learner},
         enrollments_by_status={str(s): int(n) for s, n in by_enrollment},
-        lessons_completed=sum(completed_by_lesson.values()),
+        lessons_completed=lessons_completed,
         completed_by_lesson=completed_by_lesson,
         learners=learners_list,
     )

@@ -425,11 +425,16 @@ def cohort_show(
     ) -> tuple[CohortInfo, cohort_store.CohortReport]:
         info = await cohort_store.cohort_for(conn, user, cohort)
         report = await cohort_store.cohort_report(
-            conn, info, with_learners=with_learners, include_sandbox=include_sandbox
+            conn,
+            info,
+            with_learners=with_learners,
+            include_sandbox=include_sandbox,
+            courses=courses,
         )
         return info, report
 
     settings, ui = _setup()
+    courses = _courses(settings, ui)  # which lessons teach, and which measure
     info, report = _run(settings, ui, lambda engine: _in_transaction(engine, as_email, step))
     echo = click.echo
     echo(

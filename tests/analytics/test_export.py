@@ -14,8 +14,8 @@ from bot.analytics.export import export_events_csv
 from bot.analytics.pseudonym import pseudonym
 from bot.domain import ChannelName, EventType
 from bot.store.events import EventRow, append_events
-from bot.store.tables import learners
-from tests.store.rows import insert_learner
+from bot.store.tables import answers, learners
+from tests.store.rows import insert_cohort, insert_enrollment, insert_learner
 
 KEY = "export-test-secret-key"
 
@@ -84,7 +84,7 @@ async def test_export_writes_one_pseudonymous_row_per_event(engine: AsyncEngine)
     assert count == 3
     assert text.splitlines()[0] == (
         "occurred_at,event,learner,cohort_id,course_id,lesson_id,question_id,locale,channel,"
-        "correct,attempt,role,country,gender"
+        "correct,attempt,answer_kind,value,role,country,gender"
     )
     assert rows[0] == {
         "occurred_at": "2024-05-01T08:00:00Z",
@@ -98,6 +98,8 @@ async def test_export_writes_one_pseudonymous_row_per_event(engine: AsyncEngine)
         "channel": "telegram",
         "correct": "",
         "attempt": "",
+        "answer_kind": "",
+        "value": "",
         "role": "planner",
         "country": "KE",
         "gender": "female",
@@ -285,3 +287,63 @@ async def test_include_sandbox_adds_them_back(engine: AsyncEngine) -> None:
         ("enrolled", "sandbox"),
         ("answered", "sandbox"),
     ]
+
+
+async def seed_answers(engine: AsyncEngine) -> dict[str, Any]:
+    """A learner's survey: a rating and a reflection, in the answers table and the log."""
+    at = datetime(2024, 5, 4, 9, 0, tzinfo=UTC)
+    async with engine.begin() as conn:
+        learner = await insert_learner(conn)
+        cohort_id = await insert_cohort(conn)
+        enrollment_id = await insert_enrollment(conn, learner["id"], cohort_id)
+        for question_id, response in (("q1", "4"), ("q3", "=HYPERLINK(1) ask users")):
+            await conn.execute(
+                answers.insert(),
+                {
+                    "enrollment_id": enrollment_id,
+                    "course_id": "digital-skills",
+                    "lesson_id": "feedback-survey",
+                    "question_id": question_id,
+                    "attempt": 1,
+                    "response": response,
+                    "answered_at": at,
+                },
+            )
+        kinds = {"q1": {"kind": "rating", "value": "4"}, "q3": {"kind": "free_text"}}
+        await append_events(
+            conn,
+            [
+                EventRow(
+                    type=EventType.ANSWERED,
+                    learner_key=learner["learner_key"],
+                    cohort_id=cohort_id,
+                    course_id="digital-skills",
+                    lesson_id="feedback-survey",
+                    question_id=question_id,
+                    attempt=1,
+                    detail=detail,
+                    occurred_at=at,
+                )
+                for question_id, detail in kinds.items()
+            ],
+        )
+    return learner
+
+
+async def test_each_answer_value_is_exported_and_free_text_only_when_asked(
+    engine: AsyncEngine,
+) -> None:
+    await seed_answers(engine)
+
+    _, text, rows = await export(engine)
+    _, asked_text, asked = await export(engine, include_free_text=True)
+
+    # Before: an answered event kept only right or wrong, so a survey could not be read.
+    assert [(r["question_id"], r["answer_kind"], r["value"]) for r in rows] == [
+        ("q1", "rating", "4"),
+        ("q3", "free_text", ""),
+    ]
+    assert "ask users" not in text and "free_text" not in text.splitlines()[0]
+    assert asked_text.splitlines()[0].endswith(",free_text")
+    # The reflection, defused like every cell; a rating has no free text.
+    assert [r["free_text"] for r in asked] == ["", "'=HYPERLINK(1) ask users"]

@@ -149,8 +149,10 @@ async def test_a_mixed_page_gets_one_decision_per_enrollment(engine: AsyncEngine
     assert sorted(new) == sorted(
         [
             (nairobi[0].id, "l0"),
-            (nairobi[1].id, "l1"),
-            (nairobi[2].id, "l1"),
+            # A current lesson that was neither sent nor completed is no progress (issue 9):
+            # the planner gives the first lesson not yet sent, whatever the position says.
+            (nairobi[1].id, "l0"),
+            (nairobi[2].id, "l0"),
             (nairobi[4].id, "l1"),
             (nairobi[5].id, "l0"),
         ]

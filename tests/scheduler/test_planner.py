@@ -163,6 +163,15 @@ def test_after_the_last_lesson_nothing_is_left() -> None:
     assert result.due == [] and result.skips[0].reason == "no lesson left to schedule in course"
 
 
+def test_a_lesson_pushed_out_of_order_leaves_the_ones_before_it_to_come() -> None:
+    # Before (issue 9): after a push of l7, the next slot sent l8, and l1-l6 never came.
+    c = cohort(days="mon", at="09:00")
+    due = utc(2026, 3, 2, 6, 0)
+    pushed = learner(next_due_at=due, lesson_id="l7", planned=done("l0", "l7"))
+    result = run(due, c, pushed)
+    assert [d.lesson_id for d in result.due] == ["l1"]
+
+
 def test_misfire_inside_the_grace_is_sent_now() -> None:
     c = cohort(days="mon,wed", at="09:00")
     slot = utc(2026, 3, 2, 6, 0)

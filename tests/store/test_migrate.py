@@ -215,3 +215,78 @@ async def test_0008_adds_cohort_names_and_reverts(database_url: str) -> None:
         assert "names" not in columns and kept == 1
     finally:
         await engine.dispose()
+
+
+async def test_0009_carries_completed_lessons_over_from_the_event_log_and_reverts(
+    database_url: str,
+) -> None:
+    await asyncio.to_thread(migrate.upgrade, database_url, "0008")
+    engine = create_engine(database_url)
+    now = datetime.now(UTC)
+    try:
+        async with engine.begin() as conn:
+            cohort = (
+                await conn.execute(
+                    text(
+                        "INSERT INTO cohorts (name, join_code, course_ids, time_zone, pacing,"
+                        " status, created_at) VALUES ('C', 'C1', '[\"ds\"]', 'UTC', 'self_paced',"
+                        " 'active', :now) RETURNING id"
+                    ).bindparams(now=now)
+                )
+            ).scalar_one()
+            enrollment_ids = []
+            for key in ("amina", "bob"):
+                learner = (
+                    await conn.execute(
+                        text(
+                            "INSERT INTO learners (learner_key, channel, address, status,"
+                            " created_at, updated_at) VALUES (:key, 'sms', :key, 'active', :now,"
+                            " :now) RETURNING id"
+                        ).bindparams(key=key, now=now)
+                    )
+                ).scalar_one()
+                enrollment_ids.append(
+                    (
+                        await conn.execute(
+                            text(
+                                "INSERT INTO enrollments (learner_id, cohort_id, course_id,"
+                                " lesson_id, attempt, status, reminders_sent, enrolled_at)"
+                                " VALUES (:learner, :cohort, 'ds', 'l8', 0, 'active', 0, :now)"
+                                " RETURNING id"
+                            ).bindparams(learner=learner, cohort=cohort, now=now)
+                        )
+                    ).scalar_one()
+                )
+            # Amina completed l1 twice (a re-push) and l8; answered l2 without completing it.
+            # Bob only answered. Another cohort's completion is not Amina's in this one.
+            for key, lesson, type_, cohort_id in (
+                ("amina", "l1", "lesson_completed", cohort),
+                ("amina", "l1", "lesson_completed", cohort),
+                ("amina", "l8", "lesson_completed", cohort),
+                ("amina", "l2", "answered", cohort),
+                ("bob", "l1", "answered", cohort),
+                ("amina", "l3", "lesson_completed", cohort + 1),
+            ):
+                await conn.execute(
+                    text(
+                        "INSERT INTO events (occurred_at, type, learner_key, cohort_id,"
+                        " course_id, lesson_id) VALUES (:now, :type, :key, :cohort, 'ds',"
+                        " :lesson)"
+                    ).bindparams(now=now, type=type_, key=key, cohort=cohort_id, lesson=lesson)
+                )
+        await asyncio.to_thread(migrate.upgrade, database_url, "0009")
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT enrollment_id, course_id, lesson_id FROM lesson_completions"
+                    " ORDER BY enrollment_id, lesson_id"
+                )
+            )
+            carried = [tuple(row) for row in rows]
+        assert carried == [(enrollment_ids[0], "ds", "l1"), (enrollment_ids[0], "ds", "l8")]
+
+        await asyncio.to_thread(migrate.downgrade, database_url, "0008")
+
+        assert "lesson_completions" not in await table_names(database_url)
+    finally:
+        await engine.dispose()
