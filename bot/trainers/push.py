@@ -507,16 +507,7 @@ async def cancel_push(engine: AsyncEngine, *, user: UserRecord, push_id: int) ->
     """
     now = utcnow()
     async with engine.begin() as conn:
-        row = (
-            await conn.execute(
-                select(pushes.c.status, cohorts.c.name, cohorts.c.owner_id)
-                .select_from(pushes.join(cohorts, cohorts.c.id == pushes.c.cohort_id))
-                .where(pushes.c.id == push_id)
-            )
-        ).first()
-        if row is None:
-            raise PushError(N_("PUSH_ID: no push has the id %(push)s"), push=str(push_id))
-        check_cohort_access(user, cohort_name=row.name, owner_id=row.owner_id)
+        await push_cohort(conn, user, push_id)  # it exists, and the user may act on it
         await conn.execute(
             pushes.update()
             .where(pushes.c.id == push_id, pushes.c.status != DONE)
