@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -35,10 +36,19 @@ async def enrol(
     engine: AsyncEngine, cohort_id: int, *statuses: str, channel: str = "sms"
 ) -> list[int]:
     """One learner per status, enrolled in the cohort; their enrollment ids."""
+    return await enrol_learners(
+        engine, cohort_id, [{"status": s, "channel": channel} for s in statuses]
+    )
+
+
+async def enrol_learners(
+    engine: AsyncEngine, cohort_id: int, learners: list[dict[str, Any]]
+) -> list[int]:
+    """A learner per set of `insert_learner` columns, enrolled in the cohort; enrollment ids."""
     ids = []
     async with engine.begin() as conn:
-        for status in statuses:
-            learner = await insert_learner(conn, status=status, channel=channel)
+        for columns in learners:
+            learner = await insert_learner(conn, **columns)
             ids.append(await insert_enrollment(conn, learner["id"], cohort_id))
     return ids
 
@@ -280,12 +290,7 @@ async def enrol_named(
     engine: AsyncEngine, cohort_id: int, channel: str, *names: str | None
 ) -> list[int]:
     """Active learners with these names on `channel`, enrolled in the cohort."""
-    ids = []
-    async with engine.begin() as conn:
-        for name in names:
-            learner = await insert_learner(conn, channel=channel, name=name)
-            ids.append(await insert_enrollment(conn, learner["id"], cohort_id))
-    return ids
+    return await enrol_learners(engine, cohort_id, [{"channel": channel, "name": n} for n in names])
 
 
 async def test_a_push_with_no_channel_configured_names_the_learners_and_returns_at_once(
