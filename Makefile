@@ -21,6 +21,15 @@ $(STAMP): $(LOCK) requirements/runtime.txt pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# Ralph, the LRS the xAPI tests send to, lives in a virtualenv of its own: its pins (fastapi
+# 0.114, uvicorn 0.30) cannot share one with learnbot's Starlette. Installed from its own lock.
+RALPH_VENV := .venv-ralph
+RALPH_STAMP := $(RALPH_VENV)/.installed
+$(RALPH_STAMP): requirements/ralph.txt
+	$(PYTHON) -m venv $(RALPH_VENV)
+	$(RALPH_VENV)/bin/python -m pip install --quiet --require-hashes --no-deps -r requirements/ralph.txt
+	touch $(RALPH_STAMP)
+
 catalogs: $(STAMP)
 	$(BIN)/learnbot lessons compile
 
@@ -35,7 +44,7 @@ browser:
 		|| echo "chromium could not be installed: the browser test will skip"; \
 	fi
 
-test: $(STAMP) browser
+test: $(STAMP) $(RALPH_STAMP) browser
 	$(BIN)/ruff check bot scheduler tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q
@@ -55,6 +64,7 @@ lock: $(STAMP)
 	$(COMPILE) --extra postgres -o requirements/runtime.txt pyproject.toml requirements/build.in
 	$(COMPILE) --extra postgres --extra test -c requirements/runtime.txt -o $(LOCK) \
 		pyproject.toml requirements/build.in
+	$(COMPILE) -o requirements/ralph.txt requirements/ralph.in requirements/build.in
 
 # Try the newest versions pyproject.toml allows, install them and run the tests. Keep the new
 # lock if they pass (commit requirements/); `git checkout requirements/` otherwise.
@@ -63,7 +73,8 @@ upgrade: $(STAMP)
 		requirements/build.in
 	$(COMPILE) --upgrade --extra postgres --extra test -c requirements/runtime.txt -o $(LOCK) \
 		pyproject.toml requirements/build.in
+	$(COMPILE) --upgrade -o requirements/ralph.txt requirements/ralph.in requirements/build.in
 	$(MAKE) test
 
 clean:
-	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(RALPH_VENV) data .mypy_cache .ruff_cache .pytest_cache

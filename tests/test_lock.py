@@ -50,7 +50,12 @@ def test_runtime_and_dev_locks_agree_on_every_shared_package() -> None:
 
 
 def test_every_pin_carries_a_hash() -> None:
-    for lock in ("runtime.txt", "dev.txt"):
+    for lock in ("runtime.txt", "dev.txt", "ralph.txt"):
         entries = re.split(r"\n(?=[A-Za-z0-9])", (ROOT / "requirements" / lock).read_text())
         unhashed = [e.split()[0] for e in entries if "==" in e.split()[0] and "--hash=" not in e]
         assert unhashed == [], lock
+
+
+def test_ralph_has_a_lock_of_its_own_that_names_it() -> None:
+    assert pins("ralph.txt").get("ralph-malph") == "5.1.0"
+    assert "requests" in pins("ralph.txt")
