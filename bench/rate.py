@@ -48,7 +48,7 @@ from bot.channels.base import SendError  # noqa: E402
 from bot.channels.telegram import TelegramChannel  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.domain import ChannelName, RenderedMessage  # noqa: E402
-from scheduler.ratelimit import limiter_for  # noqa: E402
+from scheduler.ratelimit import HEADROOM, limiter_for  # noqa: E402
 
 DEFAULT_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1/test"
 
@@ -140,6 +140,7 @@ def serve_fake(sock: socket.socket) -> None:
                 "last": limits.last,
                 "min_chat_gap": limits.min_chat_gap,
                 "steady_rate": _steady_rate(limits.times),
+                "ends": _ends(limits.times),
             }
         )
 
@@ -161,6 +162,14 @@ def _steady_rate(times: list[float]) -> float | None:
     return (last - first) / (times[last] - times[first])
 
 
+def _ends(times: list[float]) -> tuple[float, float] | None:
+    """Seconds spent on the first and on the last 10% of the arrivals."""
+    if len(times) < 20:
+        return None
+    tenth = len(times) // 10
+    return (times[tenth] - times[0], times[-1] - times[-1 - tenth])
+
+
 # --- the sender, as the dispatcher runs it -----------------------------------------------
 
 
@@ -177,6 +186,7 @@ class RunResult:
     shares: tuple[int, ...] = ()  # messages sent by each dispatcher process
     late_slots: tuple[int, ...] = ()  # shared slots each process gave up (woken too late)
     steady_rate: float | None = None  # accepted/s over the middle 80% of the messages
+    ends: tuple[float, ...] | None = None  # seconds spent on the first and last 10%
 
 
 async def one_run(port: int, messages: int, chats: int, workers: int, seed: int) -> RunResult:
@@ -435,7 +445,12 @@ def run_processes(
         shares=shares,
         late_slots=late,
         steady_rate=stats["steady_rate"],
+        ends=tuple(stats["ends"]) if stats.get("ends") else None,
     )
+
+
+def _seconds_pair(ends: tuple[float, ...] | None) -> str:
+    return "-" if not ends else " and ".join(f"{value:.2f} s" for value in ends)
 
 
 def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
@@ -570,7 +585,9 @@ def run_series(args: argparse.Namespace) -> None:
                 f"{(result.steady_rate or 0.0) / LIMIT:.3f}); 429s {result.got_429} "
                 f"({result.rejected_for_chat} for the per-chat limit); shortest gap to one "
                 f"chat {gap}; shares {list(result.shares)}; slots given up "
-                f"{list(result.late_slots)}",
+                f"{list(result.late_slots)}; first and last 10% took "
+                f"{_seconds_pair(result.ends)} (at the aim: "
+                f"{0.1 * result.sent / (LIMIT * HEADROOM):.2f} s)",
                 flush=True,
             )
     for processes, series in results.items():
