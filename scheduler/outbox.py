@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, exists, or_, select, text, tuple_
+from sqlalchemy import and_, bindparam, exists, func, or_, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import TextClause
@@ -216,17 +216,52 @@ def _chat_busy() -> Any:
     )
 
 
+# A per-chat claim looks at this many times its limit of the first due chats, and takes the
+# chats with the most deliveries left first (see `_most_left_first`).
+CANDIDATES_PER_CLAIM = 4
+
+
+def _most_left_first(candidates: Any) -> Any:
+    """The candidates' ids, the chats with the most deliveries of the channel left first.
+
+    A chat takes one message per interval, so a chat with k messages left needs k intervals
+    whatever the rate: served in due order, the run ended on a few chats each waiting for
+    its own second, with the channel's rate unused (the tail of `bench/rate.py`). Longest
+    first, as in scheduling by longest processing time, levels the chats; the candidates are
+    only the first due, so nothing waits much past its turn.
+    """
+    other = deliveries.alias("left")
+    left = (
+        select(func.count())
+        .where(
+            other.c.learner_id == candidates.c.learner_id,
+            other.c.channel == bindparam("channel_"),
+            other.c.status == PENDING,
+        )
+        .scalar_subquery()
+    )
+    return (
+        select(candidates.c.id)
+        .order_by(candidates.c.priority, left.desc(), candidates.c.due_at)
+        .limit(bindparam("limit_"))
+    )
+
+
 def _claim_postgres(*, per_chat: bool = False) -> Any:
     # Ordered by (priority, due_at) only, as the claim index is: with `id` added, PostgreSQL
     # read and sorted the whole backlog (100,000 rows, on disk) for every batch.
     picked = (
-        select(deliveries.c.id)
+        select(deliveries.c.id, deliveries.c.learner_id, deliveries.c.priority, deliveries.c.due_at)
         .where(*_PICKED_WHERE, *((~_chat_busy(),) if per_chat else ()))
         .order_by(deliveries.c.priority, deliveries.c.due_at)
-        .limit(bindparam("limit_"))
+        .limit(bindparam("candidates_") if per_chat else bindparam("limit_"))
         # Rows another process is claiming right now are skipped, not waited for.
         .with_for_update(skip_locked=True)
     )
+    if per_chat:
+        picked = _most_left_first(picked.subquery("candidates"))
+    else:
+        picked = picked.with_only_columns(deliveries.c.id)
     claimed = (
         deliveries.update()
         .where(deliveries.c.id.in_(picked.scalar_subquery()))
@@ -311,6 +346,7 @@ async def claim_batch(
             await conn.execute(_CLAIM_TURN, {"key": key})
             statement = _CLAIM_POSTGRES_PER_CHAT
             values["recent_"] = now - chat_interval
+            values["candidates_"] = limit * CANDIDATES_PER_CLAIM
         return [_row(row) for row in await conn.execute(statement, values)]
     claimed = await conn.execute(_CLAIM_SQLITE, values)
     if not claimed.rowcount:

@@ -7,7 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
@@ -185,3 +185,30 @@ async def test_a_slot_woken_late_is_given_up_not_sent_into_the_next_ones() -> No
     await limiter.acquire("1")
     assert limiter.slots_given_up == 1
     assert time.monotonic() >= schedule.slots[1]  # it went at the next slot instead
+
+
+@ON_POSTGRES
+async def test_a_claim_serves_the_chats_with_the_most_left_first(engine: AsyncEngine) -> None:
+    # Three chats, 1, 4 and 2 deliveries due; a claim of 2 takes the first due of the chats
+    # with 4 and 2 left, so no chat is left alone at the end with several to send.
+    for count in (1, 4, 2):
+        await _telegram_learner(engine, count)
+    now = utcnow()
+    async with engine.begin() as conn:
+        rows = await outbox.claim_batch(
+            conn,
+            channel=ChannelName.TELEGRAM,
+            token="a:1",
+            limit=2,
+            now=now,
+            lease_until=now + timedelta(seconds=60),
+            chat_interval=timedelta(seconds=1.1),
+        )
+        learners_by_count = {
+            count: learner
+            for learner, count in await conn.execute(
+                select(deliveries.c.learner_id, func.count()).group_by(deliveries.c.learner_id)
+            )
+        }
+    assert {row.learner_id for row in rows} == {learners_by_count[4], learners_by_count[2]}
+    assert all(row.lesson_id == "reply-0" for row in rows)  # each chat's first, in its order
