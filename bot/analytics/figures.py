@@ -8,10 +8,15 @@ translates them in the reader's language.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+if TYPE_CHECKING:
+    from bot.lessons.loader import LoadedCourse
 
 # How a column's values are shown: a count, a share in [0, 1], a plain number, a day, a moment.
 ColumnKind = Literal["text", "count", "share", "number", "date", "datetime"]
@@ -105,3 +110,31 @@ def figure(
         tuple(tuple(row) for row in rows),
         **options,  # type: ignore[arg-type]
     )
+
+
+@dataclass(frozen=True, slots=True)
+class FigureContext:
+    """What figures need besides the database: the courses, the pseudonym key, SMS prices, now."""
+
+    courses: Mapping[str, LoadedCourse]
+    secret_key: str  # keys the learners' pseudonyms (bot.analytics.pseudonym)
+    # Estimated price of one SMS segment per country (ISO 3166 alpha-2), from settings.
+    segment_prices: Mapping[str, float]
+    now: datetime
+
+
+class FigureSource(Protocol):
+    """Computes one console page's figures for a reader."""
+
+    async def __call__(
+        self, conn: AsyncConnection, filters: Filters, scope: Scope, context: FigureContext
+    ) -> Sequence[Figure]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A console page: its URL segment (/console/<key>), its title (a message id), its figures."""
+
+    key: str
+    title: str
+    build: FigureSource
