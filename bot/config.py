@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from babel import Locale, UnknownLocaleError
 from sqlalchemy.engine import make_url
@@ -73,6 +75,16 @@ class Settings:
     sms_fold: frozenset[str] = DEFAULT_SMS_FOLD  # locales whose SMS text is folded to GSM-7
     # Scheduling (the scheduling issue).
     misfire_grace: timedelta = timedelta(hours=6)
+    # xAPI (the analytics issue): forwarding to a Learning Record Store is off while unset.
+    xapi_endpoint: str | None = None  # the LRS's xAPI base, e.g. https://lrs.example/xAPI
+    xapi_username: str | None = None
+    xapi_password: str | None = None
+    xapi_batch: int = 100
+
+    @property
+    def xapi_enabled(self) -> bool:
+        """Whether events are forwarded to an LRS."""
+        return self.xapi_endpoint is not None
 
     @property
     def sandbox_enabled(self) -> bool:
@@ -131,6 +143,7 @@ class Settings:
             ),
             sms_fold=_sms_fold(get("LEARNBOT_SMS_FOLD", ",".join(sorted(DEFAULT_SMS_FOLD)))),
             misfire_grace=_duration("LEARNBOT_MISFIRE_GRACE", get("LEARNBOT_MISFIRE_GRACE", "6h")),
+            **_xapi(get),
         )
 
 
@@ -303,6 +316,36 @@ def _duration(name: str, value: str) -> timedelta:
     if duration > MAX_DURATION:
         raise ConfigError(f"{name}: at most {MAX_DURATION.days}d, got {value!r}")
     return duration
+
+
+MAX_XAPI_BATCH = 1000  # LRSs cap a POST's size; a thousand statements is ~2 MB
+
+
+def _xapi(get: Callable[[str], str | None]) -> dict[str, Any]:
+    endpoint = _http_url("LEARNBOT_XAPI_ENDPOINT", (get("LEARNBOT_XAPI_ENDPOINT") or "").strip())
+    username = _optional(get("LEARNBOT_XAPI_USERNAME"))
+    password = _optional(get("LEARNBOT_XAPI_PASSWORD"))
+    if endpoint and urlsplit(endpoint).username is not None:
+        # Credentials in a URL end up in logs; they have settings of their own.
+        raise ConfigError(
+            "LEARNBOT_XAPI_ENDPOINT: put the credentials in LEARNBOT_XAPI_USERNAME and "
+            "LEARNBOT_XAPI_PASSWORD, not in the URL"
+        )
+    if endpoint and (username is None or password is None):
+        missing = "LEARNBOT_XAPI_USERNAME" if username is None else "LEARNBOT_XAPI_PASSWORD"
+        raise ConfigError(f"{missing}: required with LEARNBOT_XAPI_ENDPOINT (HTTP Basic)")
+    batch = (get("LEARNBOT_XAPI_BATCH") or "100").strip()
+    if not _ASCII_INT.fullmatch(batch) or not 1 <= int(batch) <= MAX_XAPI_BATCH:
+        raise ConfigError(
+            f"LEARNBOT_XAPI_BATCH: expected a whole number from 1 to {MAX_XAPI_BATCH}, "
+            f"got {batch!r}"
+        )
+    return {
+        "xapi_endpoint": endpoint or None,
+        "xapi_username": username,
+        "xapi_password": password,
+        "xapi_batch": int(batch),
+    }
 
 
 def _templates(value: str) -> dict[str, str]:

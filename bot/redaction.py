@@ -48,13 +48,14 @@ class Redactor:
 
 
 def secrets_of(settings: Settings) -> list[str]:
-    """Every secret a setting holds: tokens, the webhook secret, the key, a database password."""
+    """Every secret a setting holds: tokens, the webhook secret, the key, passwords."""
     values = [
         settings.telegram_bot_token,
         settings.twilio_auth_token,
         settings.telegram_webhook_secret,
         settings.secret_key,
         _database_password(settings.database_url),
+        settings.xapi_password,
     ]
     return [value for value in values if value]
 

@@ -9,6 +9,7 @@ import socket
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -37,6 +38,9 @@ from bot.telegram_cli import polling
 from bot.web.app import create_app
 from bot.web.telegram import TelegramStaffCommands, TelegramUpdateHandler, telegram_extras
 from bot.web.twilio import twilio_routes
+
+if TYPE_CHECKING:
+    from scheduler.xapi_forwarder import XapiForwarder
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +187,11 @@ def scheduler_lifespan(
         )
         runtime.dialogue.on_enqueued = dispatcher.wake  # replies queued by a turn go at once
         jobs = SchedulerApp(
-            runtime.engine, runtime.courses, dispatcher, misfire_grace=settings.misfire_grace
+            runtime.engine,
+            runtime.courses,
+            dispatcher,
+            misfire_grace=settings.misfire_grace,
+            forwarder=xapi_forwarder(runtime),
         )
         await jobs.start()
         try:
@@ -191,8 +199,24 @@ def scheduler_lifespan(
         finally:
             await jobs.shutdown()
             runtime.dialogue.on_enqueued = None
+            if jobs.forwarder is not None:
+                await jobs.forwarder.client.aclose()
 
     return lifespan
+
+
+def xapi_forwarder(runtime: Runtime) -> XapiForwarder | None:
+    """The forwarder of the event log to the LRS; None while LEARNBOT_XAPI_ENDPOINT is unset."""
+    from bot.analytics.xapi.statements import StatementMapper
+    from scheduler.lrs_client import LrsClient
+    from scheduler.xapi_forwarder import XapiForwarder
+
+    settings = runtime.settings
+    if settings.xapi_endpoint is None:
+        return None
+    client = LrsClient(settings.xapi_endpoint, settings.xapi_username, settings.xapi_password)
+    mapper = StatementMapper(settings.public_url, settings.secret_key, runtime.courses)
+    return XapiForwarder(runtime.engine, client, mapper, batch=settings.xapi_batch)
 
 
 def twilio_channels(settings: Settings) -> dict[ChannelName, Channel]:

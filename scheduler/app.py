@@ -1,4 +1,4 @@
-"""APScheduler wiring: in-memory interval jobs (plan, reminders, housekeeping) and the dispatcher.
+"""APScheduler wiring: interval jobs (plan, reminders, housekeeping), dispatcher, xAPI forwarder.
 
 Schedule state lives in our tables, never in APScheduler's job store, so every `learnbot
 serve` process runs the same jobs: planning is idempotent (the outbox's unique key), and
@@ -23,6 +23,7 @@ from bot.store.db import utcnow
 from bot.store.inbound import prune_processed
 from scheduler.dispatcher import Dispatcher
 from scheduler.plan_job import plan_once
+from scheduler.xapi_forwarder import XapiForwarder
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,6 +48,7 @@ class SchedulerApp:
         reminders_every: timedelta = REMINDERS_EVERY,
         housekeeping_every: timedelta = HOUSEKEEPING_EVERY,
         keep_inbound: timedelta = KEEP_INBOUND,
+        forwarder: XapiForwarder | None = None,
     ) -> None:
         self.engine = engine
         self.courses = courses
@@ -66,6 +68,8 @@ class SchedulerApp:
             for name, every in self._every.items()
         }
         self._dispatching: asyncio.Task[None] | None = None
+        self.forwarder = forwarder  # None while no LRS is configured
+        self._forwarding: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Start the interval jobs (plan at once) and the dispatcher loops."""
@@ -88,12 +92,22 @@ class SchedulerApp:
         scheduler.start()
         self._scheduler = scheduler
         self._dispatching = asyncio.create_task(self.dispatcher.run_forever(), name="dispatch")
+        if self.forwarder is not None:
+            self._forwarding = asyncio.create_task(self.forwarder.run_forever(), name="xapi")
 
     async def shutdown(self) -> None:
         """Stop the jobs, and let the dispatcher write back its batch in flight."""
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+        if self._forwarding is not None and self.forwarder is not None:
+            self.forwarder.stop()
+            try:
+                await asyncio.wait_for(self._forwarding, timeout=30)
+            except TimeoutError:
+                # The LRS keeps one statement per id: a batch sent again changes nothing.
+                self._forwarding.cancel()
+            self._forwarding = None
         if self._dispatching is not None:
             self.dispatcher.stop()
             try:

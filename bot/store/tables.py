@@ -266,3 +266,28 @@ rate_limits = Table(
     Column("name", String(100), primary_key=True),
     Column("next_free", Timestamp, nullable=False),
 )
+
+# The xAPI forwarder's state, one row per LRS ("lrs"): the last event the LRS holds (events
+# are sent in id order), the lease that lets one process forward at a time, the last error.
+xapi_cursor = Table(
+    "xapi_cursor",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("last_event_id", BigInteger, nullable=False, server_default="0"),
+    Column("holder", String(64), nullable=True),
+    Column("lease_until", Timestamp, nullable=True),
+    Column("last_sent_at", Timestamp, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("last_error_at", Timestamp, nullable=True),
+)
+
+# Statements the LRS refused (400): kept with its reason, visible in `learnbot xapi status`.
+xapi_parked = Table(
+    "xapi_parked",
+    metadata,
+    Column("event_id", BigInteger, primary_key=True),
+    Column("statement_id", String(36), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("parked_at", Timestamp, nullable=False),
+)
