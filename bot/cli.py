@@ -69,6 +69,7 @@ main.add_command(__import__("bot.telegram_cli", fromlist=["telegram"]).telegram)
 main.add_command(__import__("scheduler.commands", fromlist=["outbox"]).outbox)  # learnbot outbox
 main.add_command(__import__("bot.trainers.commands", fromlist=["x"]).cohort_group)  # cohort
 main.add_command(__import__("bot.trainers.commands", fromlist=["x"]).user_group)  # user
+main.add_command(__import__("bot.trainers.xapi_commands", fromlist=["x"]).xapi_group)  # xapi
 # `learnbot outbox pending` speaks the trainer's language and acts as a user, like `cohort`.
 main.commands["outbox"].add_command(  # type: ignore[attr-defined]
     __import__("bot.trainers.commands", fromlist=["x"]).outbox_pending
