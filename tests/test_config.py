@@ -161,3 +161,45 @@ def test_twilio_connection_overrides_name_a_bad_pair(dirs: dict[str, str]) -> No
     overrides = {**dirs, "TWILIO_WEBHOOK_OVERRIDES": "#rc=5&rp=5xx,ct,rt&tt=15000"}
     settings = Settings.from_env(overrides, env_file=None)
     assert settings.twilio_webhook_overrides == "rc=5&rp=5xx,ct,rt&tt=15000"
+
+
+XAPI = {
+    "LEARNBOT_XAPI_ENDPOINT": "https://lrs.example.org/xAPI/",
+    "LEARNBOT_XAPI_USERNAME": "learnbot",
+    "LEARNBOT_XAPI_PASSWORD": "lrs-secret-password",
+}
+
+
+def test_xapi_forwarding_is_off_until_an_endpoint_is_set(dirs: dict[str, str]) -> None:
+    assert not Settings.from_env(dirs, env_file=None).xapi_enabled
+    settings = Settings.from_env({**dirs, **XAPI, "LEARNBOT_XAPI_BATCH": "250"}, env_file=None)
+    assert settings.xapi_enabled
+    assert settings.xapi_endpoint == "https://lrs.example.org/xAPI"
+    assert (settings.xapi_username, settings.xapi_batch) == ("learnbot", 250)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"LEARNBOT_XAPI_ENDPOINT": "lrs.example.org/xAPI"}, "LEARNBOT_XAPI_ENDPOINT"),
+        # Credentials in the URL would be logged with it.
+        ({"LEARNBOT_XAPI_ENDPOINT": "https://u:p@lrs.example.org/xAPI"}, "LEARNBOT_XAPI_ENDPOINT"),
+        ({"LEARNBOT_XAPI_USERNAME": ""}, "LEARNBOT_XAPI_USERNAME: required"),
+        ({"LEARNBOT_XAPI_PASSWORD": ""}, "LEARNBOT_XAPI_PASSWORD: required"),
+        ({"LEARNBOT_XAPI_BATCH": "0"}, "LEARNBOT_XAPI_BATCH"),
+        ({"LEARNBOT_XAPI_BATCH": "²"}, "LEARNBOT_XAPI_BATCH"),
+        ({"LEARNBOT_XAPI_BATCH": "5000"}, "LEARNBOT_XAPI_BATCH"),
+    ],
+)
+def test_a_wrong_xapi_setting_is_named(
+    dirs: dict[str, str], changes: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env({**dirs, **XAPI, **changes}, env_file=None)
+
+
+def test_the_lrs_password_never_reaches_a_log(dirs: dict[str, str]) -> None:
+    from bot.redaction import redactor_for
+
+    settings = Settings.from_env({**dirs, **XAPI}, env_file=None)
+    assert "lrs-secret-password" not in redactor_for(settings)("auth lrs-secret-password")
