@@ -87,6 +87,16 @@ def _dead_here(holder: str | None) -> bool:
     return False
 
 
+@dataclass
+class _Prepared:
+    """A batch read and mapped: the events after `after`, their statements, the unmappable."""
+
+    after: int
+    rows: list[EventRecord]
+    batch: list[tuple[EventRecord, dict[str, Any]]] = field(default_factory=list)
+    parked: list[xapi_state.Parked] = field(default_factory=list)
+
+
 class XapiForwarder:
     """Sends every event as a statement, exactly once in the LRS, in batches."""
 
@@ -115,6 +125,8 @@ class XapiForwarder:
         self._lrs_delay = 0.0
         self._lrs_down_since: float | None = None
         self._gaps: dict[int, float] = {}  # first missing id -> when first seen
+        self._ahead: _Prepared | None = None  # the next batch, read while the last was sent
+        self._lease_fresh_until = 0.0  # monotonic: no need to renew the lease before this
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
 
@@ -156,6 +168,44 @@ class XapiForwarder:
 
     async def forward_once(self) -> int | None:
         """Send the next batch; the events it settled, or None if another process leads."""
+        cursor = await self._hold_lease()
+        if cursor is None:
+            return None
+        ahead, self._ahead = self._ahead, None
+        prepared = ahead if ahead is not None and ahead.after == cursor else None
+        if prepared is None:
+            prepared = await self._prepare(cursor)
+        if not prepared.rows:
+            return 0
+        last = prepared.rows[-1].id
+        # Read and map the next batch while this one is on the wire: the LRS's time is the
+        # forwarder's only wait.
+        reading = asyncio.create_task(self._prepare(last))
+        try:
+            parked = prepared.parked + await self._deliver(prepared.batch)
+        except BaseException:
+            reading.cancel()
+            raise
+        self._lrs_recovered()
+        done = utcnow()
+        async with self.engine.begin() as conn:
+            await xapi_state.park(conn, parked, done)
+            held = await xapi_state.advance(
+                conn, CURSOR, self.holder, (cursor, last), done, lease_until=done + self.lease
+            )
+        self._lease_fresh_until = time.monotonic() + self.lease.total_seconds() / 3 if held else 0.0
+        try:
+            self._ahead = await reading if held else None
+        except Exception:  # read again at the next pass
+            self._ahead = None
+        self.stats.parked += len(parked)
+        self.stats.batches.append(len(prepared.rows))
+        return len(prepared.rows)
+
+    async def _hold_lease(self) -> int | None:
+        """Take or renew the lease; the cursor, or None if another process holds it."""
+        if time.monotonic() < self._lease_fresh_until and self._ahead is not None:
+            return self._ahead.after  # renewed with the last cursor move, a moment ago
         now = utcnow()
         async with self.engine.begin() as conn:
             await xapi_state.ensure_cursor(conn, CURSOR)
@@ -168,29 +218,22 @@ class XapiForwarder:
                 self.lease,
                 steal_from=holder if _dead_here(holder) else None,
             )
-        if cursor is None:
-            return None
+        fresh = cursor is not None
+        self._lease_fresh_until = time.monotonic() + self.lease.total_seconds() / 3 if fresh else 0
+        return cursor
+
+    async def _prepare(self, cursor: int) -> _Prepared:
+        """The events after `cursor` (up to a young gap), mapped to statements."""
         async with self.engine.connect() as conn:
             rows = self._settled(cursor, await events_after(conn, cursor, self.batch))
             scores = await assessment_scores(conn, [r for r in rows if self._scored(r)])
-        if not rows:
-            return 0
-        batch: list[tuple[EventRecord, dict[str, Any]]] = []
-        parked: list[xapi_state.Parked] = []
+        prepared = _Prepared(cursor, rows)
         for row in rows:
             try:
-                batch.append((row, self.mapper.statement(row, scores.get(row.id))))
+                prepared.batch.append((row, self.mapper.statement(row, scores.get(row.id))))
             except UnmappableEvent as exc:
-                parked.append(self._parked(row, 0, str(exc)))
-        parked += await self._deliver(batch)
-        self._lrs_recovered()
-        done = utcnow()
-        async with self.engine.begin() as conn:
-            await xapi_state.park(conn, parked, done)
-            await xapi_state.advance(conn, CURSOR, self.holder, rows[-1].id, done)
-        self.stats.parked += len(parked)
-        self.stats.batches.append(len(rows))
-        return len(rows)
+                prepared.parked.append(self._parked(row, 0, str(exc)))
+        return prepared
 
     def _scored(self, row: EventRecord) -> bool:
         if row.type != EventType.LESSON_COMPLETED.value or not row.course_id:

@@ -73,17 +73,33 @@ async def current_holder(conn: AsyncConnection, name: str) -> str | None:
 
 
 async def advance(
-    conn: AsyncConnection, name: str, holder: str, last_event_id: int, now: datetime
+    conn: AsyncConnection,
+    name: str,
+    holder: str,
+    moves: tuple[int, int],
+    now: datetime,
+    *,
+    lease_until: datetime | None = None,
 ) -> bool:
-    """Move the cursor past a batch the LRS holds; False if our lease was taken meanwhile."""
+    """Move the cursor (from, to) past a batch the LRS holds, renewing the lease to `lease_until`.
+
+    False if our lease was taken, or the cursor moved (a backfill), meanwhile: the cursor
+    stays where the other process or the backfill put it.
+    """
+    before, last_event_id = moves
     moved = await conn.execute(
         update(xapi_cursor)
         .where(
             xapi_cursor.c.name == name,
             xapi_cursor.c.holder == holder,
-            xapi_cursor.c.last_event_id < last_event_id,
+            xapi_cursor.c.last_event_id == before,
         )
-        .values(last_event_id=last_event_id, last_sent_at=now, last_error=None)
+        .values(
+            last_event_id=last_event_id,
+            last_sent_at=now,
+            last_error=None,
+            **({} if lease_until is None else {"lease_until": lease_until}),
+        )
     )
     return bool(moved.rowcount)
 
@@ -132,9 +148,7 @@ async def rewind(conn: AsyncConnection, name: str, after_event_id: int) -> int:
     """
     old = await conn.scalar(select(xapi_cursor.c.last_event_id).where(xapi_cursor.c.name == name))
     await conn.execute(
-        update(xapi_cursor)
-        .where(xapi_cursor.c.name == name)
-        .values(last_event_id=after_event_id)
+        update(xapi_cursor).where(xapi_cursor.c.name == name).values(last_event_id=after_event_id)
     )
     await conn.execute(delete(xapi_parked).where(and_(xapi_parked.c.event_id > after_event_id)))
     return int(old or 0)

@@ -207,3 +207,21 @@ async def test_one_process_forwards_at_a_time_and_another_takes_over(
     logged = await all_events(engine)
     assert len(lrs.statements(public_url)) == len(logged)
     assert second.stats.stored == len(logged) - 30
+
+
+async def test_a_backfill_while_it_forwards_is_not_overtaken_by_the_batch_read_ahead(
+    engine: AsyncEngine, shipped: Dialogue, lrs: RalphLrs, public_url: str
+) -> None:
+    await whole_course(shipped, ChannelName.SMS, "+15550100015")
+    forwarder = forwarder_for(engine, lrs, public_url, shipped, batch=20)
+    assert await forwarder.forward_once() == 20  # the next 20 are read ahead meanwhile
+
+    async with engine.begin() as conn:
+        await xapi_state.rewind(conn, CURSOR, 0)
+    await forward_all(forwarder)
+    await forwarder.client.aclose()
+
+    logged = await all_events(engine)
+    # Everything was sent again from the start, once the backfill was seen.
+    assert forwarder.stats.stored >= len(logged) + 20
+    assert len(lrs.statements(public_url)) == len(logged)

@@ -46,7 +46,7 @@ async def test_status_shows_the_lag_the_last_error_and_the_parked_statements(
     async with engine.begin() as conn:
         await xapi_state.ensure_cursor(conn, CURSOR)
         await xapi_state.take_lease(conn, CURSOR, "host:1:x", LONG_AGO, timedelta(seconds=15))
-        await xapi_state.advance(conn, CURSOR, "host:1:x", 2, LONG_AGO)
+        await xapi_state.advance(conn, CURSOR, "host:1:x", (0, 2), LONG_AGO)
         await xapi_state.park(conn, [xapi_state.Parked(3, "abc", 400, "400 bad actor")], LONG_AGO)
         await xapi_state.record_error(conn, CURSOR, "503 Service Unavailable", LONG_AGO)
 
@@ -76,7 +76,7 @@ async def test_backfill_is_for_admins_and_rewinds_to_the_day_given(
     async with engine.begin() as conn:
         await xapi_state.ensure_cursor(conn, CURSOR)
         await xapi_state.take_lease(conn, CURSOR, "host:1:x", LONG_AGO, timedelta(seconds=15))
-        await xapi_state.advance(conn, CURSOR, "host:1:x", 5, LONG_AGO)
+        await xapi_state.advance(conn, CURSOR, "host:1:x", (0, 5), LONG_AGO)
 
     refused = await cli("xapi", "backfill", user="tom@example.org")
     done = await cli("xapi", "backfill", "--since", "2026-01-10", user="ada@example.org")
