@@ -78,6 +78,9 @@ class StatementMapper:
         self.courses = courses
         self.namespace = v.installation_namespace(self.home)
         self._actors: dict[str, dict[str, Any]] = {}
+        # Activities are the same in every statement that names them: built once. Statements
+        # share these dicts, so a caller must not change a statement's nested parts.
+        self._activities: dict[tuple[str, ...], dict[str, Any]] = {}
 
     def statement_id(self, event_id: int) -> str:
         """The id of an event's statement (UUID v5 of the event id)."""
@@ -124,6 +127,15 @@ class StatementMapper:
 
     def course(self, course_id: str) -> dict[str, Any]:
         """A course as an activity, named in its source language when it is loaded."""
+        return self._cached(("course", course_id), self._course)
+
+    def _cached(self, key: tuple[str, ...], build: Any) -> dict[str, Any]:
+        activity = self._activities.get(key)
+        if activity is None:
+            activity = self._activities[key] = build(*key[1:])
+        return activity
+
+    def _course(self, course_id: str) -> dict[str, Any]:
         activity: dict[str, Any] = {
             "objectType": "Activity",
             "id": f"{self.home}/xapi/courses/{course_id}",
@@ -137,6 +149,9 @@ class StatementMapper:
 
     def cohort(self, cohort_id: int) -> dict[str, Any]:
         """A cohort as a grouping activity (no name: trainers' cohort names stay with us)."""
+        return self._cached(("cohort", str(cohort_id)), self._cohort)
+
+    def _cohort(self, cohort_id: str) -> dict[str, Any]:
         return {
             "objectType": "Activity",
             "id": f"{self.home}/xapi/cohorts/{cohort_id}",
@@ -145,6 +160,9 @@ class StatementMapper:
 
     def lesson(self, course_id: str, lesson_id: str) -> dict[str, Any]:
         """A lesson, assessment or survey as an activity."""
+        return self._cached(("lesson", course_id, lesson_id), self._lesson_activity)
+
+    def _lesson_activity(self, course_id: str, lesson_id: str) -> dict[str, Any]:
         found = self._lesson(course_id, lesson_id)
         definition: dict[str, Any] = {"type": v.LESSON}
         if found is not None:
@@ -161,6 +179,9 @@ class StatementMapper:
 
     def question(self, course_id: str, lesson_id: str, question_id: str) -> dict[str, Any]:
         """A question as a cmi.interaction, with its interaction type and correct responses."""
+        return self._cached(("question", course_id, lesson_id, question_id), self._question)
+
+    def _question(self, course_id: str, lesson_id: str, question_id: str) -> dict[str, Any]:
         activity: dict[str, Any] = {
             "objectType": "Activity",
             "id": f"{self.home}/xapi/courses/{course_id}/lessons/{lesson_id}"
