@@ -127,6 +127,7 @@ class XapiForwarder:
         self._gaps: dict[int, float] = {}  # first missing id -> when first seen
         self._ahead: _Prepared | None = None  # the next batch, read while the last was sent
         self._lease_fresh_until = 0.0  # monotonic: no need to renew the lease before this
+        self._cursor: int | None = None  # where the cursor was at our last write
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
 
@@ -193,7 +194,7 @@ class XapiForwarder:
             held = await xapi_state.advance(
                 conn, CURSOR, self.holder, (cursor, last), done, lease_until=done + self.lease
             )
-        self._lease_fresh_until = time.monotonic() + self.lease.total_seconds() / 3 if held else 0.0
+        self._held(last if held else None)
         try:
             self._ahead = await reading if held else None
         except Exception:  # read again at the next pass
@@ -204,8 +205,10 @@ class XapiForwarder:
 
     async def _hold_lease(self) -> int | None:
         """Take or renew the lease; the cursor, or None if another process holds it."""
-        if time.monotonic() < self._lease_fresh_until and self._ahead is not None:
-            return self._ahead.after  # renewed with the last cursor move, a moment ago
+        if time.monotonic() < self._lease_fresh_until and self._cursor is not None:
+            # Renewed a moment ago (with the last cursor move): no write while idle. A
+            # backfill meanwhile is seen at the next cursor move, which then fails.
+            return self._cursor
         now = utcnow()
         async with self.engine.begin() as conn:
             await xapi_state.ensure_cursor(conn, CURSOR)
@@ -218,9 +221,14 @@ class XapiForwarder:
                 self.lease,
                 steal_from=holder if _dead_here(holder) else None,
             )
-        fresh = cursor is not None
-        self._lease_fresh_until = time.monotonic() + self.lease.total_seconds() / 3 if fresh else 0
+        self._held(cursor)
         return cursor
+
+    def _held(self, cursor: int | None) -> None:
+        """Remember the cursor and how long the lease needs no renewing (None: not ours)."""
+        self._cursor = cursor
+        fresh = self.lease.total_seconds() / 3
+        self._lease_fresh_until = time.monotonic() + fresh if cursor is not None else 0.0
 
     async def _prepare(self, cursor: int) -> _Prepared:
         """The events after `cursor` (up to a young gap), mapped to statements."""
