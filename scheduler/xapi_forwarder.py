@@ -206,9 +206,11 @@ class XapiForwarder:
     async def _hold_lease(self) -> int | None:
         """Take or renew the lease; the cursor, or None if another process holds it."""
         if time.monotonic() < self._lease_fresh_until and self._cursor is not None:
-            # Renewed a moment ago (with the last cursor move): no write while idle. A
-            # backfill meanwhile is seen at the next cursor move, which then fails.
-            return self._cursor
+            # Renewed a moment ago (with the last cursor move): read, no write while idle.
+            async with self.engine.connect() as conn:
+                found = await xapi_state.cursor_of(conn, CURSOR, self.holder)
+            if found is not None:
+                return found  # a backfill may have moved it back
         now = utcnow()
         async with self.engine.begin() as conn:
             await xapi_state.ensure_cursor(conn, CURSOR)

@@ -66,6 +66,16 @@ async def take_lease(
     return None if row is None else int(row[0])
 
 
+async def cursor_of(conn: AsyncConnection, name: str, holder: str) -> int | None:
+    """The cursor, if `holder` still holds the lease (a read: no write)."""
+    value = await conn.scalar(
+        select(xapi_cursor.c.last_event_id).where(
+            xapi_cursor.c.name == name, xapi_cursor.c.holder == holder
+        )
+    )
+    return None if value is None else int(value)
+
+
 async def current_holder(conn: AsyncConnection, name: str) -> str | None:
     """Who holds the lease now, if anyone."""
     holder = await conn.scalar(select(xapi_cursor.c.holder).where(xapi_cursor.c.name == name))
