@@ -50,7 +50,7 @@ COLUMNS = (
 ADDRESS_COLUMN = "address"
 FREE_TEXT_COLUMN = "free_text"
 BATCH_SIZE = 5000  # rows fetched from the server-side cursor at a time
-LEARNER_CACHE_LIMIT = 65_536  # learners remembered at once (their lookups are batched)
+LEARNER_CACHE_LIMIT = 131_072  # learners remembered at once (~40 MB at most)
 SANDBOX = ChannelName.SANDBOX.value
 
 
@@ -94,6 +94,7 @@ async def export_events_csv(
         engine.connect() as lookups,
         aclosing(driver_batches(conn, query, BATCH_SIZE)) as batches,
     ):
+        await lines.learn_everyone(lookups)
         async for rows in batches:
             await lines.learn(lookups, rows)
             text_, written = lines.format(rows)
@@ -122,14 +123,34 @@ class _Lines:
         self.columns = [CellCache() for _ in range(8)]
         self.corrects = _BooleanCells()
 
+    async def learn_everyone(self, conn: AsyncConnection) -> None:
+        """Learn every learner in one pass over their table, if they all fit in the cache.
+
+        Reading the table in order costs a fraction of looking each learner up by key;
+        learners who come or change during the export are looked up by `learn` as usual.
+        """
+        total = (await conn.execute(select(func.count()).select_from(learners))).scalar_one()
+        if total > LEARNER_CACHE_LIMIT:
+            return
+        async with aclosing(driver_batches(conn, self._learner_query(), BATCH_SIZE)) as batches:
+            async for rows in batches:
+                self._remember(rows)
+
     async def learn(self, conn: AsyncConnection, rows: Sequence[Any]) -> None:
-        """Look up, in one query, the learners of `rows` not met in earlier batches."""
+        """Look up, in one query, the learners of `rows` not met before."""
         keys = {row[2] for row in rows}
         if len(self.learners) + len(keys) > LEARNER_CACHE_LIMIT:
             self.learners.clear()  # memory stays bounded, whatever the number of learners
         missing = [key for key in keys if key not in self.learners]
         if not missing:
             return
+        query = self._learner_query().where(learners.c.learner_key.in_(sorted(missing)))
+        self._remember((await conn.execute(query)).all())
+        for key in missing:
+            if key not in self.learners:  # no learner row: the events outlived it
+                self.learners[key] = (self._pseudonym(key), self._absent(), False, False)
+
+    def _learner_query(self) -> Select[Any]:
         columns = [
             learners.c.learner_key,
             learners.c.status,
@@ -140,16 +161,15 @@ class _Lines:
         ]
         if self.include_addresses:
             columns.append(learners.c.address)  # not even fetched unless asked for
-        found = await conn.execute(select(*columns).where(learners.c.learner_key.in_(missing)))
-        for key, status, channel, *values in found:
+        return select(*columns)
+
+    def _remember(self, rows: Sequence[Any]) -> None:
+        for key, status, channel, *values in rows:
             # A deleted learner keeps a tombstone (or no row at all): no profile, no address.
             present = status != LearnerStatus.DELETED
             profile = ",".join(cell(text(v)) if present else "" for v in values)
             sandbox = channel == SANDBOX and not self.include_sandbox
             self.learners[key] = (self._pseudonym(key), profile, present, sandbox)
-        for key in missing:
-            if key not in self.learners:  # no learner row: the events outlived it
-                self.learners[key] = (self._pseudonym(key), self._absent(), False, False)
 
     def _pseudonym(self, key: str) -> str:
         return cell(pseudonym(self.secret_key, key))
