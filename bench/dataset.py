@@ -218,6 +218,7 @@ async def build(
 ) -> Counts:
     """Migrate the (empty) database at `url` and fill it with seeded data at scale."""
     started = time.perf_counter()
+    await ensure_database(url)
     await asyncio.to_thread(migrate.upgrade, url)
     course = load_courses(ROOT / "lessons")[COURSE_ID]
     generator = _Generator(random.Random(seed), course_plan(course), learners, events)
@@ -777,6 +778,30 @@ class _Generator:
                 "completed_at": at,
             }
         self.completions = []
+
+
+async def ensure_database(url: str) -> None:
+    """Create the PostgreSQL database named in `url` if it does not exist (SQLite: nothing)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return
+    import asyncpg  # type: ignore[import-untyped]
+
+    admin = await asyncpg.connect(
+        host=parsed.host,
+        port=parsed.port or 5432,
+        user=parsed.username,
+        password=parsed.password,
+        database="postgres",
+    )
+    try:
+        exists = await admin.fetchval(
+            "SELECT 1 FROM pg_database WHERE datname = $1", parsed.database
+        )
+        if not exists:
+            await admin.execute(f'CREATE DATABASE "{parsed.database}"')
+    finally:
+        await admin.close()
 
 
 def _url(target: str) -> str:

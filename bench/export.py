@@ -148,9 +148,11 @@ def prepare(url: str | None, learners: int, events: int) -> str:
 async def _logged_events(url: str) -> int:
     from sqlalchemy import func, inspect, select
 
+    from bench.dataset import ensure_database
     from bot.store.db import create_engine
     from bot.store.tables import events
 
+    await ensure_database(url)
     engine = create_engine(url)
     try:
         async with engine.connect() as conn:
@@ -231,8 +233,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         directory = Path(tmp)
         implementations: list[tuple[str, str | None]] = [("current", None)]
         if args.baseline is not None:
-            implementations.insert(0, (f"baseline@{args.baseline}", baseline_source(
-                args.baseline, directory)))
+            implementations.insert(
+                0, (f"baseline@{args.baseline}", baseline_source(args.baseline, directory))
+            )
         runs = []
         for n in range(args.runs):
             for name, baseline_file in implementations:

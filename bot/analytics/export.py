@@ -118,6 +118,7 @@ class _Lines:
         self.include_sandbox = include_sandbox
         # learner_key -> _Learner: one lookup and one HMAC per learner, not per event.
         self.learners: dict[str, _Learner] = {}
+        self.profiles: dict[str, str] = {}
         # detail JSON text -> (kind, kind cell, value cell): a few hundred distinct details.
         self.details: dict[str | None, tuple[Any, str, str]] = {}
         self.columns = [CellCache() for _ in range(8)]
@@ -168,6 +169,10 @@ class _Lines:
             # A deleted learner keeps a tombstone (or no row at all): no profile, no address.
             present = status != LearnerStatus.DELETED
             profile = ",".join(cell(text(v)) if present else "" for v in values)
+            # Learners share a few hundred profiles: one string each, not one per learner.
+            profile = self.profiles.setdefault(profile, profile)
+            if len(self.profiles) >= CACHE_LIMIT:
+                self.profiles.clear()
             sandbox = channel == SANDBOX and not self.include_sandbox
             self.learners[key] = (self._pseudonym(key), profile, present, sandbox)
 
