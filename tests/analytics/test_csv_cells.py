@@ -19,7 +19,7 @@ def written_by_csv(values: list[str]) -> str:
 
 
 # Text with the characters that matter to CSV and to spreadsheets, and some that do not.
-awkward_text = st.text(alphabet=st.sampled_from(list('ab1 ,"\'\r\n\t=+-@é٣')), max_size=8)
+awkward_text = st.text(alphabet=st.sampled_from(list("ab1 ,\"'\r\n\t=+-@é٣")), max_size=8)
 
 
 @given(st.lists(awkward_text, min_size=2, max_size=6))
