@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-import csv
-import re
-from collections.abc import Collection
+import json
+from collections.abc import Collection, Sequence
+from contextlib import aclosing
 from datetime import UTC, date, datetime, time
 from typing import Any, TextIO
 
-from sqlalchemy import ColumnElement, Select, or_, select
-from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    Text,
+    cast,
+    func,
+    literal_column,
+    or_,
+    select,
+    type_coerce,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.analytics.csv_cells import CACHE_LIMIT, CellCache, cell, text
+from bot.analytics.driver_rows import driver_batches
 from bot.analytics.pseudonym import pseudonym
 from bot.domain import ChannelName, LearnerStatus
 from bot.store.tables import answers, enrollments, events, learners
@@ -36,15 +49,9 @@ COLUMNS = (
 )
 ADDRESS_COLUMN = "address"
 FREE_TEXT_COLUMN = "free_text"
-BATCH_SIZE = 1000  # rows fetched from the server-side cursor at a time
-
-# A cell starting with one of these is run as a formula by spreadsheet programs (OWASP "CSV
-# injection"). Learners type their profile, authors name lessons: every cell is defused with
-# a leading apostrophe, except a plain whole number such as an E.164 phone number
-# (+254712345678) or a group chat id (-100123): a spreadsheet reads it as a number, nothing
-# runs, and the CSV keeps the address exactly as the providers write it.
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+", re.ASCII)
+BATCH_SIZE = 5000  # rows fetched from the server-side cursor at a time
+LEARNER_CACHE_LIMIT = 131_072  # learners remembered at once (~40 MB at most)
+SANDBOX = ChannelName.SANDBOX.value
 
 
 async def export_events_csv(
@@ -68,37 +75,189 @@ async def export_events_csv(
     Free-text answers (reflections) are added only with `include_free_text`, for admins too.
     The public sandbox's learners and their events are left out unless `include_sandbox`.
     """
-    writer = csv.writer(out, lineterminator="\n")
     header = [*COLUMNS]
     if include_addresses:
         header.append(ADDRESS_COLUMN)
     if include_free_text:
         header.append(FREE_TEXT_COLUMN)
-    writer.writerow(header)
+    out.write(",".join(cell(name) for name in header) + "\n")
+    query = _query(engine.dialect.name, since, cohort_id, cohort_ids, include_free_text)
+    if not include_sandbox:
+        query = query.where(or_(events.c.channel.is_(None), events.c.channel != SANDBOX))
+    lines = _Lines(secret_key, include_addresses, include_sandbox)
     count = 0
-    async with engine.connect() as conn:
-        # A server-side cursor: the log may be millions of rows, memory stays flat.
-        query = _query(since, cohort_id, cohort_ids, include_addresses, include_free_text)
-        if not include_sandbox:
-            query = query.where(not_sandbox())
-        result = await conn.stream(query)
-        async for partition in result.partitions(BATCH_SIZE):
-            writer.writerows(
-                _csv_row(row, secret_key, include_addresses, include_free_text) for row in partition
-            )
-            count += len(partition)
+    # Two connections: the events stream on one, the learners they name looked up on the other.
+    # The events come from a server-side cursor read straight from the driver: the log may
+    # be millions of rows, memory stays flat, and no row goes through SQLAlchemy's results.
+    async with (
+        engine.connect() as conn,
+        engine.connect() as lookups,
+        aclosing(driver_batches(conn, query, BATCH_SIZE)) as batches,
+    ):
+        await lines.learn_everyone(lookups)
+        async for rows in batches:
+            await lines.learn(lookups, rows)
+            text_, written = lines.format(rows)
+            out.write(text_)
+            count += written
     return count
 
 
+# What the export shows of one learner: their pseudonym cell, the "role,country,gender"
+# cells (with ",address" when asked for), whether their data is still there (not deleted),
+# and whether their events are left out (a sandbox visitor, unless the sandbox is included).
+_Learner = tuple[str, str, bool, bool]
+
+
+class _Lines:
+    """Rows of the export query as CSV lines; each repeated value is turned into a cell once."""
+
+    def __init__(self, secret_key: str, include_addresses: bool, include_sandbox: bool) -> None:
+        self.secret_key = secret_key
+        self.include_addresses = include_addresses
+        self.include_sandbox = include_sandbox
+        # learner_key -> _Learner: one lookup and one HMAC per learner, not per event.
+        self.learners: dict[str, _Learner] = {}
+        self.profiles: dict[str, str] = {}
+        # detail JSON text -> (kind, kind cell, value cell): a few hundred distinct details.
+        self.details: dict[str | None, tuple[Any, str, str]] = {}
+        self.columns = [CellCache() for _ in range(8)]
+        self.corrects = _BooleanCells()
+
+    async def learn_everyone(self, conn: AsyncConnection) -> None:
+        """Learn every learner in one pass over their table, if they all fit in the cache.
+
+        Reading the table in order costs a fraction of looking each learner up by key;
+        learners who come or change during the export are looked up by `learn` as usual.
+        """
+        total = (await conn.execute(select(func.count()).select_from(learners))).scalar_one()
+        if total > LEARNER_CACHE_LIMIT:
+            return
+        async with aclosing(driver_batches(conn, self._learner_query(), BATCH_SIZE)) as batches:
+            async for rows in batches:
+                self._remember(rows)
+
+    async def learn(self, conn: AsyncConnection, rows: Sequence[Any]) -> None:
+        """Look up, in one query, the learners of `rows` not met before."""
+        keys = {row[2] for row in rows}
+        if len(self.learners) + len(keys) > LEARNER_CACHE_LIMIT:
+            self.learners.clear()  # memory stays bounded, whatever the number of learners
+        missing = [key for key in keys if key not in self.learners]
+        if not missing:
+            return
+        query = self._learner_query().where(learners.c.learner_key.in_(sorted(missing)))
+        self._remember((await conn.execute(query)).all())
+        for key in missing:
+            if key not in self.learners:  # no learner row: the events outlived it
+                self.learners[key] = (self._pseudonym(key), self._absent(), False, False)
+
+    def _learner_query(self) -> Select[Any]:
+        columns = [
+            learners.c.learner_key,
+            learners.c.status,
+            learners.c.channel,
+            learners.c.profile_role,
+            learners.c.profile_country,
+            learners.c.profile_gender,
+        ]
+        if self.include_addresses:
+            columns.append(learners.c.address)  # not even fetched unless asked for
+        return select(*columns)
+
+    def _remember(self, rows: Sequence[Any]) -> None:
+        for key, status, channel, *values in rows:
+            # A deleted learner keeps a tombstone (or no row at all): no profile, no address.
+            present = status != LearnerStatus.DELETED
+            profile = ",".join(cell(text(v)) if present else "" for v in values)
+            # Learners share a few hundred profiles: one string each, not one per learner.
+            profile = self.profiles.setdefault(profile, profile)
+            if len(self.profiles) >= CACHE_LIMIT:
+                self.profiles.clear()
+            sandbox = channel == SANDBOX and not self.include_sandbox
+            self.learners[key] = (self._pseudonym(key), profile, present, sandbox)
+
+    def _pseudonym(self, key: str) -> str:
+        return cell(pseudonym(self.secret_key, key))
+
+    def _absent(self) -> str:
+        return "," * (3 if self.include_addresses else 2)
+
+    def format(self, rows: Sequence[Any]) -> tuple[str, int]:
+        """The CSV lines of `rows` (learners learnt), each ending in a newline, and their count."""
+        learners_, details = self.learners, self.details
+        types, cohorts, courses, lessons, questions, locales, channels, attempts = self.columns
+        corrects = self.corrects
+        lines: list[str] = []
+        append = lines.append
+        for (
+            at,
+            type_,
+            key,
+            cohort,
+            course,
+            lesson,
+            question,
+            locale,
+            channel,
+            correct,
+            attempt,
+            detail,
+            *free_text,
+        ) in rows:
+            learner = learners_[key]
+            if learner[3]:
+                continue  # a sandbox visitor's event
+            answer = details.get(detail)
+            if answer is None:
+                answer = self.detail(detail)
+            # `at` is already "YYYY-MM-DDTHH:MM:SSZ" (see _utc_seconds): nothing to defuse.
+            line = (
+                f"{at},{types[type_]},{learner[0]},{cohorts[cohort]},{courses[course]},"
+                f"{lessons[lesson]},{questions[question]},{locales[locale]},"
+                f"{channels[channel]},{corrects[correct]},{attempts[attempt]},"
+                f"{answer[1]},{answer[2]},{learner[1]}"
+            )
+            if free_text:
+                # The reflection of a learner whose data is not deleted; never cached.
+                response = free_text[0] if learner[2] and answer[0] == "free_text" else None
+                line += "," + cell(text(response))
+            append(line)
+        written = len(lines)
+        lines.append("")
+        return "\n".join(lines), written
+
+    def detail(self, raw: str | None) -> tuple[Any, str, str]:
+        """The answer kind and value cells of one stored `detail` JSON text."""
+        parsed = None if raw is None else json.loads(raw)
+        detail = parsed if isinstance(parsed, dict) else {}
+        kind = detail.get("kind")
+        if len(self.details) >= CACHE_LIMIT:
+            self.details.clear()
+        made = self.details[raw] = (kind, cell(text(kind)), cell(text(detail.get("value"))))
+        return made
+
+
+class _BooleanCells(dict[Any, str]):
+    """The `correct` cell: empty, true or false (SQLite returns 0 and 1, PostgreSQL bools)."""
+
+    __slots__ = ()
+
+    def __missing__(self, value: Any) -> str:
+        made = self[value] = "" if value is None else ("true" if value else "false")
+        return made
+
+
 def _query(
+    dialect: str,
     since: date | None,
     cohort_id: int | None,
     cohort_ids: Collection[int] | None,
-    include_addresses: bool,
-    include_free_text: bool = False,
+    include_free_text: bool,
 ) -> Select[Any]:
-    columns = [
-        events.c.occurred_at,
+    # Columns come back as the driver gives them (no type processing per row): the times
+    # already formatted by the database, `correct` as 0/1 or a bool, `detail` as JSON text.
+    columns: list[Any] = [
+        _utc_seconds(dialect).label("occurred_at"),
         events.c.type,
         events.c.learner_key,
         events.c.cohort_id,
@@ -107,23 +266,13 @@ def _query(
         events.c.question_id,
         events.c.locale,
         events.c.channel,
-        events.c.correct,
+        type_coerce(events.c.correct, Integer).label("correct"),
         events.c.attempt,
-        events.c.detail,
-        learners.c.status,
-        learners.c.profile_role,
-        learners.c.profile_country,
-        learners.c.profile_gender,
+        cast(events.c.detail, Text).label("detail"),
     ]
-    if include_addresses:
-        columns.append(learners.c.address)  # not even fetched unless asked for
     if include_free_text:
         columns.append(_free_text().label("free_text"))  # nor are reflections
-    query = (
-        select(*columns)
-        .select_from(events.outerjoin(learners, learners.c.learner_key == events.c.learner_key))
-        .order_by(events.c.occurred_at, events.c.id)
-    )
+    query = select(*columns).order_by(events.c.occurred_at, events.c.id)
     if since is not None:
         query = query.where(events.c.occurred_at >= datetime.combine(since, time.min, UTC))
     if cohort_id is not None:
@@ -133,13 +282,42 @@ def _query(
     return query
 
 
+def _utc_seconds(dialect: str) -> ColumnElement[str]:
+    """`occurred_at` as "YYYY-MM-DDTHH:MM:SSZ" in UTC, seconds truncated, made by the database."""
+    at = events.c.occurred_at
+    if dialect == "postgresql":
+        return type_coerce(
+            func.to_char(
+                func.timezone(literal_column("'UTC'"), at),
+                literal_column('\'YYYY-MM-DD"T"HH24:MI:SS"Z"\''),
+            ),
+            String,
+        )
+    if dialect == "sqlite":
+        # UtcDateTime stores UTC as "YYYY-MM-DD HH:MM:SS.ffffff" on SQLite (SQLAlchemy's
+        # storage format): the date, a T, the time to the second, a Z.
+        stored = type_coerce(at, String)
+        return type_coerce(
+            func.substr(stored, 1, 10)
+            .concat(literal_column("'T'"))
+            .concat(func.substr(stored, 12, 8))
+            .concat(literal_column("'Z'")),
+            String,
+        )
+    raise ValueError(f"export: unsupported database dialect {dialect!r}")
+
+
 def _free_text() -> Any:
     """The stored response of an `answered` event's answer (the event keeps no free text)."""
     return (
         select(answers.c.response)
-        .select_from(answers.join(enrollments, enrollments.c.id == answers.c.enrollment_id))
+        .select_from(
+            answers.join(enrollments, enrollments.c.id == answers.c.enrollment_id).join(
+                learners, learners.c.id == enrollments.c.learner_id
+            )
+        )
         .where(
-            enrollments.c.learner_id == learners.c.id,
+            learners.c.learner_key == events.c.learner_key,
             enrollments.c.cohort_id == events.c.cohort_id,
             answers.c.course_id == events.c.course_id,
             answers.c.lesson_id == events.c.lesson_id,
@@ -148,7 +326,7 @@ def _free_text() -> Any:
         )
         .order_by(answers.c.id)
         .limit(1)
-        .correlate(events, learners)
+        .correlate(events)
         .scalar_subquery()
     )
 
@@ -159,50 +337,6 @@ def not_sandbox() -> ColumnElement[bool]:
     A learner's channel never changes, so `learners.channel` marks the sandbox's learners;
     the event's own channel covers an event whose learner row is gone.
     """
-    sandbox = ChannelName.SANDBOX.value
-    return or_(learners.c.channel.is_(None), learners.c.channel != sandbox) & or_(
-        events.c.channel.is_(None), events.c.channel != sandbox
+    return or_(learners.c.channel.is_(None), learners.c.channel != SANDBOX) & or_(
+        events.c.channel.is_(None), events.c.channel != SANDBOX
     )
-
-
-def _csv_row(
-    row: Row[Any], secret_key: str, include_addresses: bool, include_free_text: bool = False
-) -> list[str]:
-    # A deleted learner keeps a tombstone (or no row at all): no profile, no address.
-    present = row.status is not None and row.status != LearnerStatus.DELETED
-    detail = row.detail if isinstance(row.detail, dict) else {}
-    kind = detail.get("kind")
-    cells = [
-        row.occurred_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        row.type,
-        pseudonym(secret_key, row.learner_key),
-        _text(row.cohort_id),
-        _text(row.course_id),
-        _text(row.lesson_id),
-        _text(row.question_id),
-        _text(row.locale),
-        _text(row.channel),
-        "" if row.correct is None else ("true" if row.correct else "false"),
-        _text(row.attempt),
-        _text(kind),
-        _text(detail.get("value")),
-        _text(row.profile_role) if present else "",
-        _text(row.profile_country) if present else "",
-        _text(row.profile_gender) if present else "",
-    ]
-    if include_addresses:
-        cells.append(_text(row.address) if present else "")
-    if include_free_text:
-        free_text = row.free_text if present and kind == "free_text" else None
-        cells.append(_text(free_text))
-    return [_defused(cell) for cell in cells]
-
-
-def _text(value: object) -> str:
-    return "" if value is None else str(value)
-
-
-def _defused(value: str) -> str:
-    if value.startswith(_FORMULA_PREFIXES) and not _PLAIN_NUMBER.fullmatch(value):
-        return "'" + value
-    return value
