@@ -344,6 +344,10 @@ def _deliveries(world: World) -> list[dict[str, Any]]:
                 "created_at": at,
                 "sent_at": at,
                 "updated_at": at,
+                # Every row names every column: an executemany takes its columns from the first.
+                "locale": None,
+                "segments": None,
+                "error_code": None,
                 **values,
             }
         )

@@ -1,4 +1,4 @@
-"""The console's statistics: t quantiles, medians from counts, correlation, suppression."""
+"""The console's pure helpers: t quantiles, medians, correlation, suppression, countries."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import statistics
 
 import pytest
 
+from bot.analytics.console.delivery import country_of_prefix
 from bot.analytics.console.stats import (
     correlation,
     mean_interval,
@@ -65,3 +66,13 @@ def test_suppress_holds_back_the_next_smallest_when_one_is_small() -> None:
     assert suppress({"a": 9, "b": 3, "c": 2}) == {"b", "c"}
     assert suppress({"a": 9, "b": 5}) == set()
     assert suppress({"a": 4}) == {"a"}
+
+
+def test_country_of_a_number_prefix() -> None:
+    assert [country_of_prefix(p) for p in ("+221", "+254", "+1 2", "+44", None)] == [
+        "SN",
+        "KE",
+        "US",
+        "GB",
+        "??",
+    ]
