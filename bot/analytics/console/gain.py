@@ -215,7 +215,7 @@ async def gain(
             chart=Chart("bar", "course", ("pre", "post")),
             note=N_(
                 "Learners who took both assessments. Gain: items right after minus before, "
-                "with its 95% confidence interval (t distribution). Normalised gain: "
+                "with its confidence interval at 95% (t distribution). Normalised gain: "
                 "(after - before) / (1 - before), Hake's <g>."
             ),
         ),
@@ -227,7 +227,7 @@ async def gain(
             chart=Chart("bar", "course", ("pre_rating", "post_rating")),
             note=N_(
                 "The assessments' confidence rating (1 to 5) after minus before, for learners "
-                "who gave it both times, with its 95% confidence interval."
+                "who gave it both times, with its confidence interval at 95%."
             ),
         ),
     )
