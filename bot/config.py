@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -73,6 +74,8 @@ class Settings:
     twilio_whatsapp_templates: Mapping[str, str] = field(default_factory=dict)
     sms_max_segments: int = 3
     sms_fold: frozenset[str] = DEFAULT_SMS_FOLD  # locales whose SMS text is folded to GSM-7
+    # Estimated price of one SMS segment per country (ISO 3166 alpha-2), for the console.
+    sms_prices: Mapping[str, float] = field(default_factory=dict)
     # Scheduling (the scheduling issue).
     misfire_grace: timedelta = timedelta(hours=6)
     # xAPI (the analytics issue): forwarding to a Learning Record Store is off while unset.
@@ -142,6 +145,7 @@ class Settings:
                 "LEARNBOT_SMS_MAX_SEGMENTS", get("LEARNBOT_SMS_MAX_SEGMENTS", "3")
             ),
             sms_fold=_sms_fold(get("LEARNBOT_SMS_FOLD", ",".join(sorted(DEFAULT_SMS_FOLD)))),
+            sms_prices=_sms_prices(get("LEARNBOT_SMS_PRICES", "")),
             misfire_grace=_duration("LEARNBOT_MISFIRE_GRACE", get("LEARNBOT_MISFIRE_GRACE", "6h")),
             **_xapi(get),
         )
@@ -366,6 +370,23 @@ def _sms_fold(value: str) -> frozenset[str]:
     if items == ["none"]:
         return frozenset()
     return frozenset(_locale_of("LEARNBOT_SMS_FOLD", item.replace("-", "_")) for item in items)
+
+
+def _sms_prices(value: str) -> dict[str, float]:
+    # "KE=0.0079,SN=0.031": a price per segment, in whatever currency the operator bills in.
+    prices: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        country, sep, price = (part.strip() for part in item.partition("="))
+        try:
+            amount = float(price) if sep else -1.0
+        except ValueError:
+            amount = -1.0
+        if not re.fullmatch(r"[A-Za-z]{2}", country) or not 0 <= amount < math.inf:
+            raise ConfigError(
+                f"LEARNBOT_SMS_PRICES: expected COUNTRY=price pairs such as KE=0.0079, got {item!r}"
+            )
+        prices[country.upper()] = amount
+    return prices
 
 
 def _locale_of(name: str, value: str) -> str:

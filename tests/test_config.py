@@ -155,6 +155,17 @@ def test_sms_fold_lists_locales_or_none(dirs: dict[str, str]) -> None:
         fold("fr,xx")
 
 
+def test_sms_prices_are_per_country_and_a_bad_pair_is_named(dirs: dict[str, str]) -> None:
+    def prices(value: str) -> dict[str, float]:
+        return dict(Settings.from_env({**dirs, "LEARNBOT_SMS_PRICES": value}, env_file=None).sms_prices)
+
+    assert Settings.from_env(dirs, env_file=None).sms_prices == {}
+    assert prices("KE=0.0079, sn=0.031") == {"KE": 0.0079, "SN": 0.031}
+    for bad in ("KE", "KE=cheap", "KEN=0.01", "KE=-1", "KE=inf", "KE=nan"):
+        with pytest.raises(ConfigError, match=f"LEARNBOT_SMS_PRICES: .*got '{bad}'"):
+            prices(f"SN=0.03,{bad}")
+
+
 def test_twilio_connection_overrides_name_a_bad_pair(dirs: dict[str, str]) -> None:
     with pytest.raises(ConfigError, match="TWILIO_WEBHOOK_OVERRIDES: 'retry=always'"):
         Settings.from_env({**dirs, "TWILIO_WEBHOOK_OVERRIDES": "#rc=5&retry=always"}, env_file=None)

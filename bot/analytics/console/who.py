@@ -1,0 +1,342 @@
+"""Who: the figures of the other pages by gender, role, country, locale and channel.
+
+Each query groups by all five learner attributes at once (a small cube: a learner sits in
+exactly one cell, so counts of distinct learners add up across cells) and Python sums the
+cells into each attribute's groups. A group of fewer than MIN_GROUP_SIZE learners is held
+back; when that holds back exactly one group of an attribute, the next smallest is held back
+too, or the first could be worked out from the overview's totals by subtraction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Integer, and_, case, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.analytics.console.common import (
+    cohort_clause,
+    course_clause,
+    courses_of,
+    event_not_sandbox,
+    in_range,
+    learner_not_sandbox,
+    pairs_clause,
+    until_moment,
+    visible_cohorts,
+)
+from bot.analytics.console.gain import assessments_of, gain_figures, gain_sums, paired_scores
+from bot.analytics.console.overview import ACTIVE_DAYS
+from bot.analytics.console.questions import first_graded_answers
+from bot.analytics.console.stats import share
+from bot.analytics.figures import (
+    MIN_GROUP_SIZE,
+    N_,
+    Cell,
+    Chart,
+    Column,
+    Figure,
+    FigureContext,
+    Filters,
+    Scope,
+    figure,
+)
+from bot.store.tables import enrollments, events, learners, lesson_completions
+
+# (key, title, learners column): the attributes a learner is grouped by.
+DIMENSIONS = (
+    ("gender", N_("By gender"), learners.c.profile_gender),
+    ("role", N_("By role"), learners.c.profile_role),
+    ("country", N_("By country"), learners.c.profile_country),
+    ("locale", N_("By language"), learners.c.locale),
+    ("channel", N_("By channel"), learners.c.channel),
+)
+_ATTRIBUTES = [column for _, _, column in DIMENSIONS]
+Cube = dict[tuple[Any, ...], Any]
+
+
+@dataclass(slots=True)
+class _Group:
+    learners: int = 0
+    enrollments: int = 0
+    completed: int = 0
+    lessons: int = 0
+    active: int = 0
+    answers: int = 0
+    right: int = 0
+    gains: dict[str, float] = field(default_factory=dict)
+
+
+async def _cube(conn: AsyncConnection, query: Any) -> Cube:
+    found: Cube = {}
+    for row in await conn.execute(query):
+        found[tuple(row[: len(_ATTRIBUTES)])] = row
+    return found
+
+
+async def enrolled_cube(
+    conn: AsyncConnection, filters: Filters, scope: Scope, context: FigureContext
+) -> Cube:
+    """Per cell: learners, enrollments, completed, teaching lessons completed (as the overview)."""
+    courses = courses_of(context, filters)
+    teaching = [(c.id, lesson_id) for c in courses for lesson_id in c.teaching_lessons()]
+    per_course = {c.id: len(c.teaching_lessons()) for c in courses}
+    required = {
+        cohort_id: sum(per_course.get(course_id, 0) for course_id in course_ids)
+        for cohort_id, _, course_ids in await visible_cohorts(conn, filters, scope)
+    }
+    per_enrollment = (
+        select(
+            enrollments.c.learner_id,
+            enrollments.c.cohort_id,
+            func.count(lesson_completions.c.lesson_id).label("done"),
+        )
+        .select_from(
+            enrollments.outerjoin(
+                lesson_completions,
+                and_(
+                    lesson_completions.c.enrollment_id == enrollments.c.id,
+                    pairs_clause(
+                        lesson_completions.c.course_id, lesson_completions.c.lesson_id, teaching
+                    ),
+                    lesson_completions.c.completed_at < until_moment(filters, context),
+                ),
+            )
+        )
+        .where(
+            cohort_clause(enrollments.c.cohort_id, filters, scope),
+            enrollments.c.cohort_id.in_(sorted(required)),
+            *in_range(enrollments.c.enrolled_at, filters),
+        )
+        .group_by(enrollments.c.id, enrollments.c.learner_id, enrollments.c.cohort_id)
+        .subquery()
+    )
+    needed = case(
+        {cohort_id: n for cohort_id, n in required.items()},
+        value=per_enrollment.c.cohort_id,
+        else_=0,
+    )
+    complete = case((and_(needed > 0, per_enrollment.c.done >= needed), 1), else_=0)
+    query = (
+        select(
+            *_ATTRIBUTES,
+            func.count(learners.c.id.distinct()).label("learners"),
+            func.count().label("enrollments"),
+            func.sum(complete).label("completed"),
+            func.sum(per_enrollment.c.done).label("lessons"),
+        )
+        .select_from(per_enrollment.join(learners, learners.c.id == per_enrollment.c.learner_id))
+        .where(learner_not_sandbox())
+        .group_by(*_ATTRIBUTES)
+    )
+    if not required:
+        return {}
+    return await _cube(conn, query)
+
+
+async def active_cube(
+    conn: AsyncConnection, filters: Filters, scope: Scope, context: FigureContext
+) -> Cube:
+    """Per cell: learners with an event in the last ACTIVE_DAYS days."""
+    query = (
+        select(*_ATTRIBUTES, func.count(learners.c.id.distinct()).label("active"))
+        .select_from(events.join(learners, learners.c.learner_key == events.c.learner_key))
+        .where(
+            cohort_clause(events.c.cohort_id, filters, scope),
+            course_clause(events.c.course_id, filters),
+            events.c.occurred_at > context.now - timedelta(days=ACTIVE_DAYS),
+            events.c.occurred_at <= context.now,
+            event_not_sandbox(),
+        )
+        .group_by(*_ATTRIBUTES)
+    )
+    return await _cube(conn, query)
+
+
+async def answers_cube(conn: AsyncConnection, filters: Filters, scope: Scope) -> Cube:
+    """Per cell: first attempts at graded questions, and how many were right."""
+    query = (
+        select(
+            *_ATTRIBUTES,
+            func.count().label("answers"),
+            func.sum(events.c.correct.cast(Integer)).label("right"),
+        )
+        .select_from(events.join(learners, learners.c.learner_key == events.c.learner_key))
+        .where(*first_graded_answers(filters, scope))
+        .group_by(*_ATTRIBUTES)
+    )
+    return await _cube(conn, query)
+
+
+async def gain_cubes(
+    conn: AsyncConnection, filters: Filters, scope: Scope, context: FigureContext
+) -> list[tuple[int, Cube]]:
+    """Per course with assessments: (items, per cell the sums of `gain_sums`)."""
+    found = []
+    for course in courses_of(context, filters):
+        assessment = assessments_of(course)
+        if assessment is None:
+            continue
+        paired = paired_scores(assessment, filters, scope)
+        query = (
+            select(*_ATTRIBUTES, *gain_sums(paired))
+            .select_from(paired.join(learners, learners.c.learner_key == paired.c.learner_key))
+            .group_by(*_ATTRIBUTES)
+        )
+        found.append((assessment.items, await _cube(conn, query)))
+    return found
+
+
+def suppress(sizes: dict[str, int]) -> set[str]:
+    """The groups to hold back: those under MIN_GROUP_SIZE, and one more if only one is."""
+    small = {key for key, size in sizes.items() if size < MIN_GROUP_SIZE}
+    if len(small) == 1 and len(sizes) > 1:
+        # The one group could be had by subtraction: hold back the next smallest as well.
+        rest = sorted((size, key) for key, size in sizes.items() if key not in small)
+        small.add(rest[0][1])
+    return small
+
+
+def _add(
+    groups: dict[str, _Group],
+    cube: Cube,
+    position: int,
+    apply: Callable[[_Group, Any], None],
+) -> None:
+    for cell, row in cube.items():
+        value = cell[position]
+        apply(groups.setdefault("" if value is None else str(value), _Group()), row)
+
+
+def _gain_into(key: str) -> Callable[[_Group, Any], None]:
+    def apply(group: _Group, row: Any) -> None:
+        for name in ("paired", "pre_sum", "post_sum", "gain_sum", "gain_squares"):
+            group.gains[f"{key}:{name}"] = group.gains.get(f"{key}:{name}", 0.0) + float(
+                getattr(row, name) or 0
+            )
+        for name in ("rated", "pre_rating_sum", "post_rating_sum", "lift_sum", "lift_squares"):
+            group.gains[f"{key}:{name}"] = group.gains.get(f"{key}:{name}", 0.0) + float(
+                getattr(row, name) or 0
+            )
+
+    return apply
+
+
+class _Sums:
+    """Attribute access over one course's summed gain columns (what gain_figures reads)."""
+
+    def __init__(self, sums: dict[str, float], key: str) -> None:
+        self._sums, self._key = sums, key
+
+    def __getattr__(self, name: str) -> float:
+        return self._sums.get(f"{self._key}:{name}", 0.0)
+
+
+def _apply_enrolled(group: _Group, row: Any) -> None:
+    group.learners += int(row.learners)
+    group.enrollments += int(row.enrollments)
+    group.completed += int(row.completed or 0)
+    group.lessons += int(row.lessons or 0)
+
+
+def _apply_active(group: _Group, row: Any) -> None:
+    group.active += int(row.active)
+
+
+def _apply_answers(group: _Group, row: Any) -> None:
+    group.answers += int(row.answers)
+    group.right += int(row.right or 0)
+
+
+def breakdown(
+    position: int,
+    enrolled: Cube,
+    active: Cube,
+    answered: Cube,
+    gains: Iterable[tuple[int, Cube]],
+) -> tuple[list[list[Cell]], int]:
+    """One attribute's rows (groups by size, largest first) and how many groups were held back."""
+    groups: dict[str, _Group] = {}
+    _add(groups, enrolled, position, _apply_enrolled)
+    _add(groups, active, position, _apply_active)
+    _add(groups, answered, position, _apply_answers)
+    gains = list(gains)
+    for index, (_, cube) in enumerate(gains):
+        _add(groups, cube, position, _gain_into(str(index)))
+    held = suppress({key: group.learners for key, group in groups.items()})
+    rows: list[list[Cell]] = []
+    for key, group in sorted(groups.items(), key=lambda item: (-item[1].learners, item[0])):
+        if key in held:
+            continue
+        # Gains of several courses: the first course with pairs (a pathway usually has one).
+        gain_mean: float | None = None
+        normalised: float | None = None
+        for index, (items, _) in enumerate(gains):
+            sums = _Sums(group.gains, str(index))
+            if sums.paired:
+                found = gain_figures(sums, items)
+                gain_mean, normalised = found.gain.mean, found.normalised
+                break
+        rows.append(
+            [
+                key,
+                group.learners,
+                group.active,
+                share(group.completed, group.enrollments),
+                share(group.lessons, group.enrollments),
+                share(group.right, group.answers),
+                gain_mean,
+                normalised,
+            ]
+        )
+    return rows, len(held)
+
+
+async def who(
+    conn: AsyncConnection, filters: Filters, scope: Scope, context: FigureContext
+) -> Sequence[Figure]:
+    """One figure per attribute: its groups' learners, activity, completion, scores, gain."""
+    enrolled = await enrolled_cube(conn, filters, scope, context)
+    active = await active_cube(conn, filters, scope, context)
+    answered = await answers_cube(conn, filters, scope)
+    gains = await gain_cubes(conn, filters, scope, context)
+    figures = []
+    for position, (key, title, _) in enumerate(DIMENSIONS):
+        rows, held = breakdown(position, enrolled, active, answered, gains)
+        figures.append(
+            figure(
+                f"by_{key}",
+                title,
+                (Column("group", GROUP_LABELS[key]), *COLUMNS),
+                rows,
+                chart=Chart("bar", "group", ("completion_rate", "facility")),
+                suppressed=held,
+                note=NOTE,
+            )
+        )
+    return tuple(figures)
+
+
+GROUP_LABELS = {
+    "gender": N_("Gender"),
+    "role": N_("Role"),
+    "country": N_("Country"),
+    "locale": N_("Language"),
+    "channel": N_("Channel"),
+}
+COLUMNS = (
+    Column("learners", N_("Learners"), "count"),
+    Column("active", N_("Active in the last 7 days"), "count"),
+    Column("completion_rate", N_("Completion rate"), "share"),
+    Column("mean_lessons", N_("Mean lessons completed"), "number"),
+    Column("facility", N_("Right at the first attempt"), "share"),
+    Column("mean_gain", N_("Mean gain (items)"), "number"),
+    Column("normalised_gain", N_("Normalised gain"), "number"),
+)
+NOTE = N_(
+    "Groups of fewer than 5 learners are not shown, so that nobody can be singled out (nor "
+    "the next smallest group when only one is held back). An empty group: not given."
+)
