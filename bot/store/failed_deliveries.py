@@ -9,7 +9,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import DeliveryStatus, LearnerStatus
@@ -43,7 +43,7 @@ class FailedDelivery:
         return self.learner_status == LearnerStatus.ACTIVE.value
 
 
-def _of_cohort(cohort_id: int) -> object:
+def _of_cohort(cohort_id: int) -> ColumnElement[bool]:
     return deliveries.c.enrollment_id.in_(
         select(enrollments.c.id).where(enrollments.c.cohort_id == cohort_id)
     )

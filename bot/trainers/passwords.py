@@ -115,6 +115,11 @@ async def authenticate(conn: AsyncConnection, email: str, password: str) -> User
     return user
 
 
+async def current_hash(conn: AsyncConnection, user_id: int) -> str | None:
+    """The user's password hash now (a console session is bound to it); None: no password."""
+    return await password_hash_of(conn, user_id)
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,8 +17,8 @@ from bot.analytics.figures import Page, Scope
 from bot.config import Settings
 from bot.i18n import SHIPPED_LOCALES, UiCatalogs, is_rtl, language_name
 from bot.lessons.loader import LoadedCourse
-from bot.store.sign_in import password_hash_of
 from bot.trainers.cohorts import cohort_ids_for
+from bot.trainers.passwords import current_hash
 from bot.trainers.roles import UserRecord, user_by_id
 from bot.trainers.text import CliUi, Text, TrainerError, status_word
 from bot.web.console.csrf import FIELD as CSRF_FIELD
@@ -53,6 +53,8 @@ class ConsoleConfig:
     courses: Mapping[str, LoadedCourse]
     pages: Sequence[Page]
     channels: Collection[str]  # the configured channels: a push queues only for these
+    # Estimated price of one SMS segment per country, for the delivery figures.
+    segment_prices: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +119,12 @@ class Console:
         if session.user_id is not None:
             async with self.config.engine.connect() as conn:
                 found = await user_by_id(conn, session.user_id)
-                stored = None if found is None else await password_hash_of(conn, found.id)
+                stored = None if found is None else await current_hash(conn, found.id)
                 # A new password (or none) ends the sessions signed in with the old one.
-                if found is not None and stored is not None and (
-                    fingerprint(stored) == session.password
+                if (
+                    found is not None
+                    and stored is not None
+                    and (fingerprint(stored) == session.password)
                 ):
                     user = found
                     scope = await reader_scope(conn, user)
@@ -144,6 +148,7 @@ class Console:
         ui = reader.ui
         values = {
             "_": ui.gettext,
+            "t": ui.translations.gettext,  # a message id held in a value (page titles)
             "ngettext": ui.ngettext,
             "pgettext": ui.pgettext,
             "status_word": lambda kind, status: status_word(ui, kind, status),
@@ -158,8 +163,7 @@ class Console:
             "csrf_token": reader.session.csrf,
             "pages": self.config.pages,
             "languages": [
-                (locale, language_name(locale), locale.replace("_", "-"))
-                for locale in self.locales
+                (locale, language_name(locale), locale.replace("_", "-")) for locale in self.locales
             ],
             "path": request.url.path if request is not None else "/console",
             **context,

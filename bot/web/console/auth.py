@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from bot.trainers.passwords import (
     MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
     PasswordError,
     accept_invitation,
     authenticate,
+    current_hash,
     invited_user,
 )
 from bot.web.console.app import LANGUAGE_COOKIE, Console, Reader, safe_next
@@ -30,6 +34,13 @@ def _redirect(reader: Reader, console: Console, to: str) -> Response:
     return response
 
 
+def _signed_in_as(reader: Reader, user_id: int, password_hash: str) -> Reader:
+    # The next request reads the user and scope from the new cookie; only the cookie matters.
+    return replace(
+        reader, session=reader.session.signed_in(user_id, password_hash), fresh_session=True
+    )
+
+
 async def sign_in_page(console: Console, request: Request) -> Response:
     """GET /console/sign-in: the form (or straight in, when already signed in)."""
     reader = await console.reader(request)
@@ -37,7 +48,14 @@ async def sign_in_page(console: Console, request: Request) -> Response:
     if reader.user is not None:
         return RedirectResponse(next_path, status_code=303)
     # A new anonymous session each time the form is shown: its token is what the POST checks.
-    return console.render(reader, "sign_in.html", request=request, next=next_path, email="")
+    return console.render(
+        reader,
+        "sign_in.html",
+        request=request,
+        next=next_path,
+        email="",
+        signed_out=request.query_params.get("signed_out") == "1",
+    )
 
 
 async def sign_in(console: Console, request: Request) -> Response:
@@ -81,19 +99,9 @@ async def sign_in(console: Console, request: Request) -> Response:
         )
     console.throttle.succeeded(account)
     async with console.config.engine.connect() as conn:
-        from bot.store.sign_in import password_hash_of
-
-        stored = await password_hash_of(conn, user.id)
+        stored = await current_hash(conn, user.id)
     assert stored is not None
-    signed_in = Reader(
-        reader.session.signed_in(user.id, stored),
-        user,
-        reader.locale,
-        reader.ui,
-        reader.scope,
-        True,
-    )
-    return _redirect(signed_in, console, next_path)
+    return _redirect(_signed_in_as(reader, user.id, stored), console, next_path)
 
 
 async def sign_out(console: Console, request: Request) -> Response:
@@ -102,9 +110,7 @@ async def sign_out(console: Console, request: Request) -> Response:
     form = await request.form(max_files=0, max_fields=10, max_part_size=MAX_FORM_BYTES)
     if not valid_token(None if reader.fresh_session else reader.session, form):
         return console.forbidden_form(reader, request)
-    signed_out = Reader(
-        reader.session.signed_out(), None, reader.locale, reader.ui, reader.scope, True
-    )
+    signed_out = replace(reader, session=reader.session.signed_out(), user=None, fresh_session=True)
     return _redirect(signed_out, console, "/console/sign-in?signed_out=1")
 
 
@@ -119,12 +125,13 @@ async def invitation_page(console: Console, request: Request) -> Response:
             reader,
             410,
             reader.ui.gettext(
-                "This invitation link has expired or was already used. "
-                "Ask an admin for a new one."
+                "This invitation link has expired or was already used. Ask an admin for a new one."
             ),
             request=request,
         )
-    return console.render(reader, "invite.html", request=request, invited=invited)
+    return console.render(
+        reader, "invite.html", request=request, invited=invited, min_length=MIN_PASSWORD_LENGTH
+    )
 
 
 async def accept(console: Console, request: Request) -> Response:
@@ -147,14 +154,13 @@ async def accept(console: Console, request: Request) -> Response:
             status=400,
             request=request,
             invited=invited,
+            min_length=MIN_PASSWORD_LENGTH,
             error=reader.ui.gettext("The two passwords differ."),
         )
     try:
         async with console.config.engine.begin() as conn:
             user = await accept_invitation(conn, token, password)
-            from bot.store.sign_in import password_hash_of
-
-            stored = await password_hash_of(conn, user.id)
+            stored = await current_hash(conn, user.id)
     except PasswordError as exc:
         return console.render(
             reader,
@@ -162,12 +168,11 @@ async def accept(console: Console, request: Request) -> Response:
             status=400,
             request=request,
             invited=invited,
+            min_length=MIN_PASSWORD_LENGTH,
             error=reader.ui.render(exc),
         )
     assert stored is not None
-    signed_in = Reader(
-        reader.session.signed_in(user.id, stored), user, reader.locale, reader.ui, reader.scope, True
-    )
+    signed_in = _signed_in_as(reader, user.id, stored)
     return _redirect(signed_in, console, "/console")
 
 

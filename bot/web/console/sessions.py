@@ -60,7 +60,7 @@ class SessionCookies:
         if not raw:
             return None
         try:
-            data = self._serializer.loads(raw, max_age=self.lifetime.total_seconds())
+            data = self._serializer.loads(raw, max_age=int(self.lifetime.total_seconds()))
         except BadSignature:  # SignatureExpired is one too
             return None
         if not isinstance(data, dict) or not isinstance(data.get("c"), str):
@@ -78,7 +78,9 @@ class SessionCookies:
 
     def write(self, response: Response, session: Session) -> None:
         """Set the cookie: HttpOnly, SameSite=Lax, Secure on https, expiring with the session."""
-        value = self._serializer.dumps({"u": session.user_id, "c": session.csrf, "p": session.password})
+        value = self._serializer.dumps(
+            {"u": session.user_id, "c": session.csrf, "p": session.password}
+        )
         response.set_cookie(
             COOKIE,
             value,
