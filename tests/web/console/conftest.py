@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from starlette.applications import Starlette
 
 from bot.analytics.figures import (
     Chart,
@@ -41,7 +42,6 @@ from bot.web.console.app import ConsoleConfig
 from bot.web.console.routes import console_routes
 from bot.web.console.throttle import SignInThrottle
 from scheduler.schedule import Schedule
-from starlette.applications import Starlette
 
 ROOT = Path(__file__).resolve().parents[3]
 PASSWORD = "correct horse battery"  # every staff member's, in the shared store
@@ -82,7 +82,7 @@ def overview_figure() -> Figure:
         ],
         [
             ["Nairobi", 1234, 0.25, 0.1234, date(2026, 12, 1)],
-            ["=HYPERLINK(\"x\")", 7, 0.5, -0.5, None],
+            ['=HYPERLINK("x")', 7, 0.5, -0.5, None],
         ],
         chart=Chart("bar", "cohort", ("completion",)),
         note="Completion counts teaching lessons only.",
@@ -104,7 +104,9 @@ def courses() -> dict[str, LoadedCourse]:
 
 
 @pytest.fixture(scope="session")
-def shared_store(tmp_path_factory: pytest.TempPathFactory, courses: dict[str, LoadedCourse]) -> Path:
+def shared_store(
+    tmp_path_factory: pytest.TempPathFactory, courses: dict[str, LoadedCourse]
+) -> Path:
     """A migrated SQLite file with Ada (admin), Tom and Una (trainers), a cohort per trainer."""
     path = tmp_path_factory.mktemp("console") / "console.db"
     url = f"sqlite+aiosqlite:///{path}"
@@ -159,7 +161,9 @@ class ConsoleClient:
             headers=headers,
         )
 
-    async def post(self, path: str, data: dict[str, str], form: str | None = None) -> httpx.Response:
+    async def post(
+        self, path: str, data: dict[str, str], form: str | None = None
+    ) -> httpx.Response:
         """Post a console form with the token of the page `form` (default: `path`'s page)."""
         token = await self.csrf(form or "/console")
         return await self.http.post(path, data={"csrf_token": token, **data})

@@ -125,3 +125,49 @@ async def test_a_session_expires() -> None:
     assert cookies.read(Request(scope)) == session
     await asyncio.sleep(2.1)
     assert cookies.read(Request(scope)) is None
+
+
+async def test_an_invitation_link_sets_the_password_once_and_signs_in(
+    console: ConsoleClient,
+) -> None:
+    from bot.trainers.passwords import invite
+
+    async with console.engine.begin() as conn:
+        made = await invite(conn, "una@example.org", "http://testserver")
+    path = made.link.removeprefix("http://testserver")
+    page = await console.http.get(path)
+    assert page.status_code == 200 and "Welcome, Una." in page.text
+    assert page.headers["referrer-policy"] == "no-referrer"
+    token = await console.csrf(path)
+    differ = await console.http.post(
+        path, data={"csrf_token": token, "password": "a new password!", "password_again": "no"}
+    )
+    assert differ.status_code == 400 and "The two passwords differ." in differ.text
+    short = await console.http.post(
+        path, data={"csrf_token": token, "password": "short", "password_again": "short"}
+    )
+    assert short.status_code == 400 and "too short" in short.text
+    done = await console.http.post(
+        path,
+        data={
+            "csrf_token": token,
+            "password": "a new password!",
+            "password_again": "a new password!",
+        },
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/console"
+    assert (await console.http.get("/console")).status_code == 200
+    used = await console.http.get(path)
+    assert used.status_code == 410 and "expired or was already used" in used.text
+
+
+async def test_an_expired_invitation_link_is_refused(console: ConsoleClient) -> None:
+    from bot.store.db import utcnow
+    from bot.trainers.passwords import invite
+
+    async with console.engine.begin() as conn:
+        made = await invite(
+            conn, "una@example.org", "http://testserver", now=utcnow() - timedelta(hours=73)
+        )
+    response = await console.http.get(made.link.removeprefix("http://testserver"))
+    assert response.status_code == 410
