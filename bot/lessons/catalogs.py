@@ -76,7 +76,7 @@ def course_template(loaded: LoadedCourse, root: Path | None = None) -> Catalog:
 
 
 def ui_template(code_dirs: Sequence[Path], root: Path | None = None) -> Catalog:
-    """The .pot catalog of UI strings found in Python code and console templates under `code_dirs`."""
+    """The .pot catalog of UI strings in the Python code and console templates of `code_dirs`."""
     catalog = Catalog(project=PROJECT, domain=UI_DOMAIN, fuzzy=False)
     for code_dir in code_dirs:
         if not code_dir.is_dir():

@@ -40,7 +40,7 @@ async def test_set_password_names_an_unknown_email_and_a_short_password(
     engine: AsyncEngine, staff: Staff
 ) -> None:
     async with engine.begin() as conn:
-        with pytest.raises(PasswordError, match="no user has the e-mail 'x@example.org'"):
+        with pytest.raises(PasswordError, match=r"no user has the e-mail 'x@example\.org'"):
             await set_password(conn, "x@example.org", GOOD)
         with pytest.raises(PasswordError, match="PASSWORD: too short: at least 12 characters"):
             await set_password(conn, "tom@example.org", "short")
@@ -97,7 +97,9 @@ async def test_cli_set_password_errors_are_one_line_naming_the_problem(
     assert short.output.strip() == "Error: PASSWORD: too short: at least 12 characters"
 
 
-async def test_cli_invite_prints_a_one_time_link(cli: Cli, engine: AsyncEngine, staff: Staff) -> None:
+async def test_cli_invite_prints_a_one_time_link(
+    cli: Cli, engine: AsyncEngine, staff: Staff
+) -> None:
     result = await cli("user", "invite", "tom@example.org")
     assert result.exit_code == 0, result.output
     link = result.stdout.splitlines()[0]
