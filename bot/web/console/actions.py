@@ -187,7 +187,9 @@ async def progress(console: Console, request: Request) -> Response:
         except push.PushError:
             pass  # the course changed since: the wait alone is still a fair estimate
         eta = format_eta(reader.ui, seconds)
-    headers = {} if state.finished else {"Refresh": str(REFRESH_SECONDS)}
+    # The Refresh header reloads the page without JavaScript. Not a <meta> refresh: the reader
+    # can turn it off (WCAG 2.2.1), and axe-core rightly flags a <meta> one they cannot.
+    refreshing = not state.finished and request.query_params.get("refresh") != "off"
     return console.render(
         reader,
         "push.html",
@@ -195,8 +197,8 @@ async def progress(console: Console, request: Request) -> Response:
         cohort=cohort,
         state=state,
         eta=eta,
-        refresh=None if state.finished else REFRESH_SECONDS,
-        headers=headers,
+        refresh=REFRESH_SECONDS if refreshing else None,
+        headers={"Refresh": str(REFRESH_SECONDS)} if refreshing else None,
     )
 
 

@@ -40,13 +40,16 @@ async def test_a_push_now_shows_its_progress_refreshing_and_can_be_cancelled(
     assert progress_url.startswith("/console/pushes/")
     progress = await console.http.get(progress_url)
     assert progress.status_code == 200
-    assert '<meta http-equiv="refresh" content="3">' in progress.text
+    assert progress.headers["refresh"] == "3"  # reloads without JavaScript
+    assert "This page refreshes every 3 seconds." in progress.text
+    still = await console.http.get(f"{progress_url}?refresh=off")
+    assert "refresh" not in still.headers  # the reader may stop it
     assert "Estimated time to send:" in progress.text
     assert "<dd>0 / 3</dd>" in progress.text
     cancelled = await console.post(f"{progress_url}/cancel", {}, form=progress_url)
     assert cancelled.status_code == 303
     after = await console.http.get(progress_url)
-    assert "Status: cancelled" in after.text and "refresh" not in after.text
+    assert "Status: cancelled" in after.text and "refresh" not in after.headers
     assert await count(console.engine, deliveries, deliveries.c.status == "cancelled") == 3
 
 
@@ -189,3 +192,12 @@ async def test_another_trainers_cohort_and_push_are_404_for_every_action(
         assert "There is no such page in the console." in answer.text
     assert await count(console.engine, pushes, pushes.c.status == "cancelled") == 0
     assert await count(console.engine, cohorts, cohorts.c.status == "paused") == 0
+
+
+async def test_the_cohort_page_in_every_language(console: ConsoleClient) -> None:
+    await console.sign_in("tom@example.org")
+    for locale in ("fr", "es", "ar", "pt", "sw"):
+        response = await console.http.get(
+            f"/console/cohorts/{TOMS_COHORT}", headers={"Accept-Language": locale}
+        )
+        assert response.status_code == 200, response.text
