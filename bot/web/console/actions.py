@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -19,11 +19,9 @@ from bot.trainers.cohorts import CohortError, CohortInfo, cohort_for, set_status
 from bot.trainers.failed import cohort_failures, requeue
 from bot.trainers.roles import RoleError
 from bot.trainers.text import TrainerError, format_eta
-from bot.web.console.app import Console, Reader
-from bot.web.console.csrf import valid_token
+from bot.web.console.app import MAX_FORM_BYTES, Console, Reader
 
 MAX_CSV_BYTES = 2 * 1024 * 1024  # some 40,000 learners: more is a job for the CLI
-MAX_FORM_BYTES = 64 * 1024
 REFRESH_SECONDS = 3
 
 
@@ -42,10 +40,6 @@ async def _cohort(console: Console, reader: Reader, cohort_id: str) -> CohortInf
             return await cohort_for(conn, reader.user, cohort_id)
     except (CohortError, RoleError):
         return None
-
-
-async def _form(request: Request, *, files: int = 0) -> FormData:
-    return await request.form(max_files=files, max_fields=1000, max_part_size=MAX_FORM_BYTES)
 
 
 def _lessons(console: Console, cohort: CohortInfo) -> list[tuple[str, str]]:
@@ -105,9 +99,9 @@ async def change_status(console: Console, request: Request) -> Response:
     cohort = await _cohort(console, reader, request.path_params["cohort"])
     if cohort is None:
         return console.not_found(reader, request)
-    form = await _form(request)
-    if not valid_token(reader.session, form):
-        return console.forbidden_form(reader, request)
+    form = await console.checked_form(request, reader)
+    if isinstance(form, Response):
+        return form
     wanted = str(form.get("status", ""))
     if wanted not in ("active", "paused"):
         return console.error(
@@ -127,9 +121,9 @@ async def start(console: Console, request: Request) -> Response:
     cohort = await _cohort(console, reader, request.path_params["cohort"])
     if cohort is None:
         return console.not_found(reader, request)
-    form = await _form(request)
-    if not valid_token(reader.session, form):
-        return console.forbidden_form(reader, request)
+    form = await console.checked_form(request, reader)
+    if isinstance(form, Response):
+        return form
     assert reader.user is not None
     lesson_id = str(form.get("lesson", ""))
     at = str(form.get("at", "")).strip().replace("T", " ")
@@ -211,9 +205,9 @@ async def cancel(console: Console, request: Request) -> Response:
     cohort = await _push_cohort(console, reader, request.path_params["push"])
     if cohort is None:
         return console.not_found(reader, request)
-    form = await _form(request)
-    if not valid_token(reader.session, form):
-        return console.forbidden_form(reader, request)
+    form = await console.checked_form(request, reader)
+    if isinstance(form, Response):
+        return form
     assert reader.user is not None
     push_id = int(request.path_params["push"])
     await push.cancel_push(console.config.engine, user=reader.user, push_id=push_id)
@@ -236,9 +230,11 @@ async def import_csv(console: Console, request: Request) -> Response:
     cohort = await _cohort(console, reader, request.path_params["cohort"])
     if cohort is None:
         return console.not_found(reader, request)
-    form = await _form(request, files=1)
-    if not valid_token(reader.session, form):
-        return console.forbidden_form(reader, request)
+    form = await console.checked_form(
+        request, reader, limit=MAX_CSV_BYTES + MAX_FORM_BYTES, files=1
+    )
+    if isinstance(form, Response):
+        return form
     upload = form.get("file")
     ui = reader.ui
     if not isinstance(upload, UploadFile) or not upload.filename:
@@ -310,9 +306,9 @@ async def requeue_failed(console: Console, request: Request) -> Response:
     cohort = await _cohort(console, reader, request.path_params["cohort"])
     if cohort is None:
         return console.not_found(reader, request)
-    form = await _form(request)
-    if not valid_token(reader.session, form):
-        return console.forbidden_form(reader, request)
+    form = await console.checked_form(request, reader)
+    if isinstance(form, Response):
+        return form
     assert reader.user is not None
     chosen = str(form.get("delivery", "all"))
     ids = None if chosen == "all" else [int(chosen)] if chosen.isdigit() else []

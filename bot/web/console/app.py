@@ -10,6 +10,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -22,14 +23,17 @@ from bot.trainers.passwords import current_hash
 from bot.trainers.roles import UserRecord, user_by_id
 from bot.trainers.text import CliUi, Text, TrainerError, status_word
 from bot.web.console.csrf import FIELD as CSRF_FIELD
+from bot.web.console.csrf import valid_token
 from bot.web.console.sessions import Session, SessionCookies, fingerprint
 from bot.web.console.throttle import SignInThrottle
+from bot.web.limits import BodyRefused, declared_length
 from bot.web.locale import negotiate
 
 TEMPLATES = Path(str(resources.files("bot.web").joinpath("templates/console")))
 STATIC = Path(str(resources.files("bot.web").joinpath("static/console")))
 LANGUAGE_COOKIE = "learnbot_console_lang"
 SIGN_IN_PATH = "/console/sign-in"
+MAX_FORM_BYTES = 64 * 1024  # every console form but the CSV import fits in far less
 # Script and styles from learnbot itself only; nothing may frame the console.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -199,6 +203,30 @@ class Console:
             ),
             request=request,
         )
+
+    async def checked_form(
+        self, request: Request, reader: Reader, *, limit: int = MAX_FORM_BYTES, files: int = 0
+    ) -> FormData | Response:
+        """The POSTed form if it is small enough and carries its session's CSRF token.
+
+        Otherwise the page that refuses it: 413/411 for a body too large or of unknown
+        length (read before a byte of it), 403 for a missing or wrong token.
+        """
+        try:
+            if declared_length(request, limit) is None:
+                raise BodyRefused(411, "no Content-Length")  # browsers always send one
+        except BodyRefused as refused:
+            return self.error(
+                reader,
+                refused.status,
+                reader.ui.gettext("The form is too large to send."),
+                request=request,
+            )
+        form = await request.form(max_files=files, max_fields=1000, max_part_size=limit)
+        # A session made for this very request has no form of its own yet.
+        if not valid_token(None if reader.fresh_session else reader.session, form):
+            return self.forbidden_form(reader, request)
+        return form
 
     def to_sign_in(self, request: Request) -> Response:
         """Redirect a signed-out reader to the sign-in page, coming back here afterwards."""

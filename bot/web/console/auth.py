@@ -17,10 +17,6 @@ from bot.trainers.passwords import (
     invited_user,
 )
 from bot.web.console.app import LANGUAGE_COOKIE, Console, Reader, safe_next
-from bot.web.console.csrf import valid_token
-
-# A form is small: a cap keeps a huge body from being parsed at all.
-MAX_FORM_BYTES = 16 * 1024
 
 
 def client_address(request: Request) -> str:
@@ -61,9 +57,9 @@ async def sign_in_page(console: Console, request: Request) -> Response:
 async def sign_in(console: Console, request: Request) -> Response:
     """POST /console/sign-in: check the token, the throttle, then the e-mail and password."""
     reader = await console.reader(request)
-    form = await request.form(max_files=0, max_fields=10, max_part_size=MAX_FORM_BYTES)
-    if not valid_token(None if reader.fresh_session else reader.session, form):
-        return console.forbidden_form(reader, request)
+    form = await console.checked_form(request, reader)
+    if isinstance(form, Response):
+        return form
     email = str(form.get("email", "")).strip().lower()[:200]
     password = str(form.get("password", ""))[: MAX_PASSWORD_LENGTH + 1]
     next_path = safe_next(str(form.get("next", "")))
@@ -107,9 +103,9 @@ async def sign_in(console: Console, request: Request) -> Response:
 async def sign_out(console: Console, request: Request) -> Response:
     """POST /console/sign-out: forget the user; the cookie keeps only a new CSRF token."""
     reader = await console.reader(request)
-    form = await request.form(max_files=0, max_fields=10, max_part_size=MAX_FORM_BYTES)
-    if not valid_token(None if reader.fresh_session else reader.session, form):
-        return console.forbidden_form(reader, request)
+    form = await console.checked_form(request, reader)
+    if isinstance(form, Response):
+        return form
     signed_out = replace(reader, session=reader.session.signed_out(), user=None, fresh_session=True)
     return _redirect(signed_out, console, "/console/sign-in?signed_out=1")
 
@@ -138,9 +134,9 @@ async def accept(console: Console, request: Request) -> Response:
     """POST /console/invite/<token>: set the password (twice the same), then sign in."""
     reader = await console.reader(request)
     token = request.path_params["token"]
-    form = await request.form(max_files=0, max_fields=10, max_part_size=MAX_FORM_BYTES)
-    if not valid_token(None if reader.fresh_session else reader.session, form):
-        return console.forbidden_form(reader, request)
+    form = await console.checked_form(request, reader)
+    if isinstance(form, Response):
+        return form
     password = str(form.get("password", ""))[: MAX_PASSWORD_LENGTH + 1]
     again = str(form.get("password_again", ""))[: MAX_PASSWORD_LENGTH + 1]
     async with console.config.engine.connect() as conn:

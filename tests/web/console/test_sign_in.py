@@ -171,3 +171,13 @@ async def test_an_expired_invitation_link_is_refused(console: ConsoleClient) -> 
         )
     response = await console.http.get(made.link.removeprefix("http://testserver"))
     assert response.status_code == 410
+
+
+async def test_a_form_too_large_is_refused_before_it_is_read(console: ConsoleClient) -> None:
+    token = await console.csrf()
+    response = await console.http.post(
+        "/console/sign-in",
+        data={"csrf_token": token, "email": "tom@example.org", "password": "x" * 70_000},
+    )
+    assert response.status_code == 413
+    assert "The form is too large to send." in response.text
