@@ -9,6 +9,7 @@ Skipped with the reason when playwright or /usr/bin/chromium is missing.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -43,6 +44,8 @@ if shutil.which(CHROMIUM) is None:
     pytest.skip(f"{CHROMIUM} not found (apt-get install chromium)", allow_module_level=True)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+# LEARNBOT_SCREENSHOTS=docs/console: the tests also save a screenshot of each page they visit.
+SCREENSHOTS = os.environ.get("LEARNBOT_SCREENSHOTS")
 expect = playwright_api.expect
 PAGE_BUDGET = 200 * 1024  # bytes transferred for one console page, assets included
 # Bytes the browser fetched for the page and its assets (headers included), by Resource Timing.
@@ -75,8 +78,11 @@ class Served:
         await page.locator("#password").fill(password)
         await page.locator("main form button[type=submit]").click()
 
-    async def check_accessibility(self, page: Any) -> None:
+    async def check_accessibility(self, page: Any, screenshot: str | None = None) -> None:
         """axe-core on the page as it is: no serious or critical violation."""
+        if SCREENSHOTS and screenshot:
+            Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=str(Path(SCREENSHOTS) / f"{screenshot}.png"), full_page=True)
         results = await self.axe.run(page)
         bad = [
             (violation["id"], violation["impact"], [node["target"] for node in violation["nodes"]])
@@ -122,7 +128,7 @@ async def test_sign_in_and_out(served: Served) -> None:
     page = await served.page()
     await page.goto(f"{served.base}/console")
     await expect(page).to_have_url(f"{served.base}/console/sign-in?next=%2Fconsole")
-    await served.check_accessibility(page)
+    await served.check_accessibility(page, "sign-in")
     await served.sign_in(page, "tom@example.org", "a wrong password")
     await expect(page.get_by_role("alert")).to_have_text(
         "The e-mail address or the password is wrong."
@@ -132,7 +138,7 @@ async def test_sign_in_and_out(served: Served) -> None:
     await expect(page.get_by_role("heading", level=1)).to_have_text("Cohorts")
     await expect(page.get_by_role("link", name="Tom's group")).to_be_visible()
     await expect(page.get_by_role("link", name="Una's group")).to_have_count(0)
-    await served.check_accessibility(page)
+    await served.check_accessibility(page, "cohorts")
     await page.get_by_role("button", name="Sign out").click()
     await expect(page.get_by_role("status")).to_have_text("You are signed out.")
     await page.goto(f"{served.base}/console")
@@ -152,7 +158,7 @@ async def test_a_figure_its_chart_a_filter_and_its_csv(served: Served) -> None:
     await expect(table.get_by_role("row").nth(2)).to_contain_text("⚑ flagged")
     chart = page.get_by_role("img", name="Cohorts")
     await expect(chart.locator("canvas")).to_have_count(1)  # uPlot drew it
-    await served.check_accessibility(page)
+    await served.check_accessibility(page, "figure-page")
     await page.wait_for_load_state("networkidle")
     transferred = await page.evaluate(TRANSFERRED)
     assert 0 < transferred < PAGE_BUDGET
@@ -170,6 +176,13 @@ async def test_a_figure_its_chart_a_filter_and_its_csv(served: Served) -> None:
     text = Path(await download.path()).read_text(encoding="utf-8")
     assert text.splitlines()[0] == "cohort,learners,completion,mean,last"
 
+    # Printed (a programme officer's PDF), the page is the figures alone.
+    await page.emulate_media(media="print")
+    await expect(page.get_by_role("navigation", name="Console pages")).to_be_hidden()
+    await expect(page.locator("form.filters")).to_be_hidden()
+    await expect(table).to_be_visible()
+    await page.emulate_media(media="screen")
+
     await page.goto(f"{served.base}/console/overview?since=someday")
     await expect(page.get_by_role("alert")).to_contain_text("Filter From:")
     await served.check_accessibility(page)
@@ -179,12 +192,12 @@ async def test_a_push_with_its_progress_then_cancelled(served: Served) -> None:
     page = await served.page()
     await served.sign_in(page, "tom@example.org")
     await page.get_by_role("link", name="Tom's group").click()
-    await served.check_accessibility(page)
+    await served.check_accessibility(page, "cohort")
     await page.get_by_label("Lesson", exact=True).select_option(LESSON)
     await page.get_by_role("button", name="Push the lesson").click()
     await expect(page.get_by_role("heading", level=1)).to_contain_text(LESSON)
     await expect(page.locator("dl.counts")).to_contain_text("0 / 3")
-    await served.check_accessibility(page)
+    await served.check_accessibility(page, "push-progress")
     await page.get_by_role("button", name="Cancel the push").click()
     await expect(page.get_by_text("Status: cancelled")).to_be_visible()
     await expect(page.get_by_role("button", name="Cancel the push")).to_have_count(0)
@@ -205,7 +218,7 @@ async def test_an_import_with_a_bad_row_imports_nothing(served: Served, tmp_path
     problems = page.locator(".problem")
     await expect(problems).to_contain_text("1 bad row: nothing imported")
     await expect(problems).to_contain_text("Line 3, phone:")
-    await served.check_accessibility(page)
+    await served.check_accessibility(page, "import-bad-row")
     after = await count(served.engine, __import__("bot.store.tables").store.tables.learners)
     assert after == before
 
@@ -225,7 +238,7 @@ async def test_arabic_reads_right_to_left_and_fits_a_phone(served: Served) -> No
     await page.goto(f"{served.base}/console/overview")
     await expect(page.locator("html")).to_have_attribute("dir", "rtl")
     await expect(page.get_by_role("heading", level=1)).to_have_text("Overview")
-    await served.check_accessibility(page)
+    await served.check_accessibility(page, "figure-page-ar-375px")
     await page.get_by_role("link", name="Français").click()
     await expect(page.locator("html")).to_have_attribute("dir", "ltr")
     await expect(page.get_by_role("button", name="Appliquer")).to_be_visible()
@@ -234,4 +247,23 @@ async def test_arabic_reads_right_to_left_and_fits_a_phone(served: Served) -> No
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375  # nothing sticks out sideways on a small phone
     await page.goto(f"{served.base}/console/cohorts/{TOMS_COHORT}")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 375
+    await served.check_accessibility(page, "cohort-ar-375px")
+
+
+async def test_an_invitation_in_the_browser(served: Served) -> None:
+    from bot.trainers.passwords import invite
+
+    async with served.engine.begin() as conn:
+        made = await invite(conn, "una@example.org", served.base)
+    page = await served.page()
+    await page.goto(made.link)
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Choose your password")
+    await served.check_accessibility(page, "invitation")
+    await page.get_by_label("New password (at least 12 characters)").fill("una's own password")
+    await page.get_by_label("The same password again").fill("una's own password")
+    await page.get_by_role("button", name="Set the password and sign in").click()
+    await expect(page.get_by_role("link", name="Una's group")).to_be_visible()
+    await page.goto(made.link)
+    await expect(page.get_by_role("alert")).to_contain_text("expired or was already used")
     await served.check_accessibility(page)
