@@ -18,7 +18,7 @@ from bot.trainers import importer, push
 from bot.trainers.cohorts import CohortError, CohortInfo, cohort_for, set_status
 from bot.trainers.failed import cohort_failures, requeue
 from bot.trainers.roles import RoleError
-from bot.trainers.text import TrainerError, format_eta
+from bot.trainers.text import N_, TrainerError, format_eta
 from bot.web.console.app import MAX_FORM_BYTES, Console, Reader
 
 MAX_CSV_BYTES = 2 * 1024 * 1024  # some 40,000 learners: more is a job for the CLI
@@ -214,11 +214,18 @@ async def cancel(console: Console, request: Request) -> Response:
     return RedirectResponse(f"/console/pushes/{push_id}", status_code=303)
 
 
-async def _csv_text(upload: UploadFile) -> str | None:
+async def _parsed(upload: UploadFile, region: str | None) -> importer.ParsedCsv | None:
+    """The upload validated as `cohort import` validates a file; None when it is too large."""
     data = await upload.read(MAX_CSV_BYTES + 1)
     if len(data) > MAX_CSV_BYTES:
         return None
-    return data.decode("utf-8-sig", errors="replace")
+    name = upload.filename or "learners.csv"
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:  # as importer.read_csv reports it, on line 1
+        problem = N_("not UTF-8 text: %(reason)s", reason=exc.reason)
+        return importer.ParsedCsv(errors=[importer.RowError(name, 1, "file", problem)])
+    return importer.parse_csv(io.StringIO(text, newline=""), file=name, default_region=region)
 
 
 async def import_csv(console: Console, request: Request) -> Response:
@@ -246,8 +253,18 @@ async def import_csv(console: Console, request: Request) -> Response:
             status=400,
             import_problem=ui.gettext("Choose a CSV file to import."),
         )
-    text = await _csv_text(upload)
-    if text is None:
+    region = str(form.get("default_region", "")).strip().upper() or None
+    if region is not None and (len(region) != 2 or not region.isalpha()):
+        return await cohort_page(
+            console,
+            request,
+            reader=reader,
+            cohort=cohort,
+            status=400,
+            import_problem=ui.gettext("Country: expected two letters, such as KE."),
+        )
+    parsed = await _parsed(upload, region)
+    if parsed is None:
         return await cohort_page(
             console,
             request,
@@ -260,19 +277,6 @@ async def import_csv(console: Console, request: Request) -> Response:
                 command="learnbot cohort import",
             ),
         )
-    region = str(form.get("default_region", "")).strip().upper() or None
-    if region is not None and (len(region) != 2 or not region.isalpha()):
-        return await cohort_page(
-            console,
-            request,
-            reader=reader,
-            cohort=cohort,
-            status=400,
-            import_problem=ui.gettext("Country: expected two letters, such as KE."),
-        )
-    parsed = importer.parse_csv(
-        io.StringIO(text, newline=""), file=upload.filename, default_region=region
-    )
     skip = form.get("skip_invalid") == "1"
     errors = [(error.line, error.field, ui.render(error.text)) for error in parsed.errors]
     if parsed.errors and not skip:

@@ -97,13 +97,14 @@ async def test_pause_and_resume(console: ConsoleClient) -> None:
     assert await count(console.engine, cohorts, cohorts.c.status == "paused") == 0
 
 
-async def import_file(console: ConsoleClient, text: str, **fields: str) -> str:
+async def import_file(console: ConsoleClient, text: str | bytes, **fields: str) -> str:
     page = f"/console/cohorts/{TOMS_COHORT}"
     token = await console.csrf(page)
+    data = text.encode() if isinstance(text, str) else text
     response = await console.http.post(
         f"{page}/import",
         data={"csrf_token": token, **fields},
-        files={"file": ("learners.csv", text.encode(), "text/csv")},
+        files={"file": ("learners.csv", data, "text/csv")},
     )
     return f"{response.status_code} {response.text}"
 
@@ -117,6 +118,17 @@ async def test_an_import_with_a_bad_row_lists_it_and_imports_nothing(
     assert "1 bad row: nothing imported" in answer
     assert "Line 3, phone:" in answer
     assert await count(console.engine, learners) == 0
+
+
+async def test_an_import_of_a_file_that_is_not_utf8_says_so_as_the_cli_does(
+    console: ConsoleClient,
+) -> None:
+    await console.sign_in("tom@example.org")
+    answer = await import_file(
+        console, "name,phone,channel,locale\nJosé,+1,sms,es\n".encode("latin-1")
+    )
+    assert answer.startswith("400 ")
+    assert "Line 1, file: not UTF-8 text: invalid continuation byte" in answer
 
 
 async def test_an_import_skipping_bad_rows_imports_the_others(console: ConsoleClient) -> None:
