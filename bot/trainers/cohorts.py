@@ -358,6 +358,14 @@ async def cohort_ids_for(conn: AsyncConnection, user: UserRecord) -> frozenset[i
     return frozenset(int(cohort_id) for (cohort_id,) in rows)
 
 
+async def cohort_names(conn: AsyncConnection, user: UserRecord) -> list[tuple[int, str]]:
+    """(id, name) of the cohorts `user` may act on, by id: a menu, without counting anyone."""
+    query = select(cohorts.c.id, cohorts.c.name).order_by(cohorts.c.id)
+    if not user.is_admin:
+        query = query.where(cohorts.c.owner_id == user.id)
+    return [(int(cohort_id), str(name)) for cohort_id, name in await conn.execute(query)]
+
+
 async def list_cohorts(conn: AsyncConnection, user: UserRecord) -> list[tuple[CohortInfo, int]]:
     """The cohorts `user` may act on (admins: all), each with its enrolled learners.
 
