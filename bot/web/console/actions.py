@@ -17,6 +17,7 @@ from bot.analytics.pseudonym import pseudonym
 from bot.trainers import importer, push
 from bot.trainers.cohorts import CohortError, CohortInfo, cohort_for, set_status
 from bot.trainers.failed import cohort_failures, requeue
+from bot.trainers.recent_pushes import recent_pushes
 from bot.trainers.roles import RoleError
 from bot.trainers.text import N_, TrainerError, format_eta
 from bot.web.console.app import MAX_FORM_BYTES, Console, Reader
@@ -76,6 +77,7 @@ async def cohort_page(
     assert reader.user is not None
     async with console.config.engine.connect() as conn:
         failures, failed_total = await cohort_failures(conn, reader.user, cohort)
+        pushes = await recent_pushes(conn, reader.user, cohort)
     key = console.config.settings.secret_key
     return console.render(
         reader,
@@ -86,6 +88,7 @@ async def cohort_page(
         lessons=_lessons(console, cohort),
         failures=[(failure, pseudonym(key, failure.learner_key)) for failure in failures],
         failed_total=failed_total,
+        pushes=pushes,
         **extra,
     )
 

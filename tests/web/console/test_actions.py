@@ -51,6 +51,8 @@ async def test_a_push_now_shows_its_progress_refreshing_and_can_be_cancelled(
     after = await console.http.get(progress_url)
     assert "Status: cancelled" in after.text and "refresh" not in after.headers
     assert await count(console.engine, deliveries, deliveries.c.status == "cancelled") == 3
+    listed = (await console.http.get(page)).text  # the cohort page links to it again
+    assert f'<a href="{progress_url}">Push ' in listed and "cancelled" in listed
 
 
 async def test_a_push_at_a_time_is_scheduled_in_the_cohorts_zone(console: ConsoleClient) -> None:
