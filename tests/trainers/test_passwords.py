@@ -109,3 +109,36 @@ async def test_cli_invite_prints_a_one_time_link(
         assert await invited_user(conn, link.rsplit("/", 1)[1]) == staff.tom
     unknown = await cli("user", "invite", "who@example.org")
     assert unknown.exit_code == 1 and "EMAIL: no user has the e-mail" in unknown.output
+
+
+class Terminal:
+    """A stdin that is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_the_password_is_asked_twice_unechoed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import getpass
+    import sys
+
+    import click
+
+    from bot.trainers.commands import _read_password
+    from bot.trainers.text import CliUi
+
+    answers = iter([GOOD, GOOD, GOOD, "something else"])
+    prompts: list[str] = []
+
+    def ask(prompt: str) -> str:
+        prompts.append(prompt)
+        return next(answers)
+
+    monkeypatch.setattr(sys, "stdin", Terminal())
+    monkeypatch.setattr(getpass, "getpass", ask)
+    assert _read_password(CliUi.english()) == GOOD
+    assert prompts == ["New password: ", "The same password again: "]
+    with pytest.raises(click.ClickException, match="PASSWORD: the two passwords differ"):
+        _read_password(CliUi.english())
