@@ -17,8 +17,9 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 from telegram.error import InvalidToken, TelegramError
 
+from bot.analytics.figures import Page
 from bot.channels.base import Channel
-from bot.channels.configured import sms_configured, whatsapp_configured
+from bot.channels.configured import configured_channels, sms_configured, whatsapp_configured
 from bot.channels.sandbox import SandboxChannel
 from bot.channels.telegram import TelegramChannel
 from bot.channels.twilio import TwilioChannel
@@ -36,6 +37,7 @@ from bot.store.migrate import upgrade
 from bot.store.preflight import DatabaseCheckError, check_database
 from bot.telegram_cli import polling
 from bot.web.app import create_app
+from bot.web.console.app import ConsoleConfig
 from bot.web.telegram import TelegramStaffCommands, TelegramUpdateHandler, telegram_extras
 from bot.web.twilio import twilio_routes
 
@@ -132,7 +134,19 @@ class Runtime:
             ui=self.ui,
             sandbox_enabled=self.settings.sandbox_enabled,
             extra_routes=extra,
+            console=self.console(),
             lifespan=scheduler_lifespan(self),
+        )
+
+    def console(self, pages: Sequence[Page] = ()) -> ConsoleConfig:
+        """The console over this runtime, showing `pages` (the analytics layer's figure pages)."""
+        return ConsoleConfig(
+            settings=self.settings,
+            engine=self.engine,
+            ui=self.ui,
+            courses=self.courses,
+            pages=pages,
+            channels=frozenset(str(channel) for channel in configured_channels(self.settings)),
         )
 
 

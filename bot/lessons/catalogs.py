@@ -76,14 +76,18 @@ def course_template(loaded: LoadedCourse, root: Path | None = None) -> Catalog:
 
 
 def ui_template(code_dirs: Sequence[Path], root: Path | None = None) -> Catalog:
-    """The .pot catalog of UI strings found in Python code under `code_dirs`."""
+    """The .pot catalog of UI strings in the Python code and console templates of `code_dirs`."""
     catalog = Catalog(project=PROJECT, domain=UI_DOMAIN, fuzzy=False)
     for code_dir in code_dirs:
         if not code_dir.is_dir():
             continue
         for filename, lineno, message, comments, context in extract_from_dir(
             code_dir,
-            method_map=[("**.py", "python")],
+            # The console's Jinja2 templates call `_` and `ngettext` like the Python code.
+            method_map=[
+                ("**.py", "python"),
+                ("**/templates/console/**.html", "jinja2.ext:babel_extract"),
+            ],
             keywords=UI_KEYWORDS,
             comment_tags=("TRANSLATORS:",),
             strip_comment_tags=True,

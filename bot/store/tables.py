@@ -78,6 +78,20 @@ users = Table(
     Column("phone", String(32), nullable=True, unique=True),
     Column("email", String(200), nullable=True, unique=True),
     Column("created_at", Timestamp, nullable=False),
+    # argon2 hash of the console password; None: the user cannot sign in to the console yet.
+    Column("password_hash", String(255), nullable=True),
+)
+
+# One-time console invitations (`learnbot user invite`): only the SHA-256 of the token is kept.
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("used_at", Timestamp, nullable=True),
 )
 
 learners = Table(

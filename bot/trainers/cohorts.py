@@ -350,6 +350,22 @@ def not_sandbox_learner() -> ColumnElement[bool]:
     return learners.c.channel != ChannelName.SANDBOX.value
 
 
+async def cohort_ids_for(conn: AsyncConnection, user: UserRecord) -> frozenset[int] | None:
+    """The ids of the cohorts `user` may act on; None for an admin (every cohort)."""
+    if user.is_admin:
+        return None
+    rows = await conn.execute(select(cohorts.c.id).where(cohorts.c.owner_id == user.id))
+    return frozenset(int(cohort_id) for (cohort_id,) in rows)
+
+
+async def cohort_names(conn: AsyncConnection, user: UserRecord) -> list[tuple[int, str]]:
+    """(id, name) of the cohorts `user` may act on, by id: a menu, without counting anyone."""
+    query = select(cohorts.c.id, cohorts.c.name).order_by(cohorts.c.id)
+    if not user.is_admin:
+        query = query.where(cohorts.c.owner_id == user.id)
+    return [(int(cohort_id), str(name)) for cohort_id, name in await conn.execute(query)]
+
+
 async def list_cohorts(conn: AsyncConnection, user: UserRecord) -> list[tuple[CohortInfo, int]]:
     """The cohorts `user` may act on (admins: all), each with its enrolled learners.
 

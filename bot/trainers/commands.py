@@ -27,6 +27,7 @@ from bot.store.db import create_engine, utcnow
 from bot.trainers import cohorts as cohort_store
 from bot.trainers import importer, push
 from bot.trainers.cohorts import CohortError, CohortInfo
+from bot.trainers.passwords import PasswordError, invite, set_password
 from bot.trainers.pending import describe
 from bot.trainers.roles import (
     ACTING_USER_ENV,
@@ -55,7 +56,14 @@ from scheduler.schedule import ScheduleError, schedule_from_options
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 BOT_USERNAME_ENV = "TELEGRAM_BOT_USERNAME"
-USER_ERRORS = (RoleError, CohortError, ScheduleError, UserInputError, push.PushError)
+USER_ERRORS = (
+    RoleError,
+    CohortError,
+    ScheduleError,
+    UserInputError,
+    push.PushError,
+    PasswordError,
+)
 
 
 def _settings() -> Settings:
@@ -250,6 +258,56 @@ def user_list() -> None:
         if user.phone:
             extra += "  " + ui.gettext("phone %(phone)s", phone=user.phone)
         click.echo(f"{user.id:>4}  {roles[user.id]:<{max(width, 7)}}  {user.label()}{extra}")
+
+
+def _read_password(ui: CliUi) -> str:
+    """The new password: typed twice on a terminal (not echoed), else the first line of stdin."""
+    import getpass
+
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass(ui.gettext("New password: "))
+    if getpass.getpass(ui.gettext("The same password again: ")) != first:
+        raise click.ClickException(ui.gettext("PASSWORD: the two passwords differ"))
+    return first
+
+
+# Who may run these: whoever may run the CLI against the database (it holds the hashes anyway).
+@user_group.command("set-password")
+@click.argument("email")
+def user_set_password(email: str) -> None:
+    """Set the console password of the user with EMAIL (asked twice, or read from stdin)."""
+    settings, ui = _setup()
+    password = _read_password(ui)
+
+    async def action(engine: AsyncEngine) -> UserRecord:
+        async with engine.begin() as conn:
+            return await set_password(conn, email, password)
+
+    user = _run(settings, ui, action)
+    click.echo(ui.gettext("%(user)s can now sign in to the console", user=user.label()))
+
+
+@user_group.command("invite")
+@click.argument("email")
+def user_invite(email: str) -> None:
+    """Print a one-time console sign-in link for the user with EMAIL, valid 72 hours."""
+    settings, ui = _setup()
+
+    async def action(engine: AsyncEngine) -> Any:
+        async with engine.begin() as conn:
+            return await invite(conn, email, settings.public_url)
+
+    invitation = _run(settings, ui, action)
+    click.echo(invitation.link)
+    click.echo(
+        ui.gettext(
+            "for %(user)s, once, until %(time)s",
+            user=invitation.user.label(),
+            time=ui.datetime(invitation.expires_at, "UTC"),
+        ),
+        err=True,
+    )
 
 
 # --- cohort ----------------------------------------------------------------------------------

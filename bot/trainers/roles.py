@@ -152,6 +152,12 @@ async def user_by_email(conn: AsyncConnection, email: str) -> UserRecord | None:
     return None if row is None else _user(row)
 
 
+async def user_by_id(conn: AsyncConnection, user_id: int) -> UserRecord | None:
+    """The user with this id (a console session names its user so), if any."""
+    row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
+    return None if row is None else _user(row)
+
+
 async def user_by_telegram_chat(conn: AsyncConnection, chat_id: str | int) -> UserRecord | None:
     """The user whose Telegram chat this is (for the Telegram /push command), if any."""
     query = select(users).where(users.c.telegram_chat_id == str(chat_id))

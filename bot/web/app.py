@@ -1,4 +1,4 @@
-"""The one ASGI app: health, the sandbox chat simulator, and (later) provider webhooks."""
+"""The one ASGI app: health, the sandbox chat simulator, the console and provider webhooks."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from starlette.staticfiles import StaticFiles
 from bot.channels.base import Channel
 from bot.channels.sandbox import SandboxChannel
 from bot.domain import ChannelName
+from bot.web.console.app import ConsoleConfig
+from bot.web.console.routes import console_routes
 from bot.web.health import health_routes
 from bot.web.protocols import DialogueLike, TranslationsLike, UiCatalogsLike
 from bot.web.sandbox import sandbox_routes
@@ -36,12 +38,14 @@ def create_app(
     sandbox_limits: SandboxLimits | None = None,
     sms_max_segments: int = 3,
     extra_routes: Sequence[BaseRoute] = (),
+    console: ConsoleConfig | None = None,
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
 ) -> Starlette:
     """Build the Starlette app; `/sandbox` needs a `SandboxChannel` under `ChannelName.SANDBOX`.
 
     The sandbox is public and anonymous: it is served only when `sandbox_enabled`
     (`Settings.sandbox_enabled`); otherwise `/sandbox`, its API and its assets are 404.
+    With `console`, `/console` serves its pages (`console.pages`) to signed-in users.
     """
     routes: list[BaseRoute] = [*health_routes(engine)]
     if sandbox_enabled:
@@ -57,6 +61,8 @@ def create_app(
             limits=sandbox_limits,
         )
         routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
+    if console is not None:
+        routes += console_routes(console)
     # Provider webhooks (/webhooks/telegram, /webhooks/twilio/...) come from their channels.
     routes += extra_routes
     # A write the store refused answers 503 on every route, so providers retry it.

@@ -167,3 +167,17 @@ async def test_show_counts_learners_by_status_and_lessons_completed(
     assert ["Bob", "sms", "active", "active", "0", "lessons"] in lines
     assert ["Carl", "sms", "stopped", "active", "0", "lessons"] in lines
     assert await count(engine, learners) == 3
+
+
+async def test_the_console_knows_whose_cohorts_are_whose(engine: AsyncEngine, staff: Staff) -> None:
+    from bot.trainers.cohorts import cohort_ids_for, cohort_names
+
+    tom, una = staff.toms_cohort, staff.unas_cohort
+    async with engine.connect() as conn:
+        assert await cohort_names(conn, staff.tom) == [(tom.id, "Tom's group")]
+        assert await cohort_names(conn, staff.admin) == [
+            (tom.id, "Tom's group"),
+            (una.id, "Una's group"),
+        ]
+        assert await cohort_ids_for(conn, staff.una) == frozenset({una.id})
+        assert await cohort_ids_for(conn, staff.admin) is None  # every cohort
