@@ -83,7 +83,8 @@ async def export_events_csv(
     out.write(",".join(cell(name) for name in header) + "\n")
     query = _query(engine.dialect.name, since, cohort_id, cohort_ids, include_free_text)
     if not include_sandbox:
-        query = query.where(or_(events.c.channel.is_(None), events.c.channel != SANDBOX))
+        # `not_sandbox()` in two halves: the event's channel here, the learner's in _Lines.
+        query = query.where(_not_sandbox_event())
     lines = _Lines(secret_key, include_addresses, include_sandbox)
     count = 0
     # Two connections: the events stream on one, the learners they name looked up on the other.
@@ -128,7 +129,7 @@ class _Lines:
         """Learn every learner in one pass over their table, if they all fit in the cache.
 
         Reading the table in order costs a fraction of looking each learner up by key;
-        learners who come or change during the export are looked up by `learn` as usual.
+        a learner who joins during the export is looked up by `learn`, as beyond the cache.
         """
         total = (await conn.execute(select(func.count()).select_from(learners))).scalar_one()
         if total > LEARNER_CACHE_LIMIT:
@@ -337,6 +338,8 @@ def not_sandbox() -> ColumnElement[bool]:
     A learner's channel never changes, so `learners.channel` marks the sandbox's learners;
     the event's own channel covers an event whose learner row is gone.
     """
-    return or_(learners.c.channel.is_(None), learners.c.channel != SANDBOX) & or_(
-        events.c.channel.is_(None), events.c.channel != SANDBOX
-    )
+    return or_(learners.c.channel.is_(None), learners.c.channel != SANDBOX) & _not_sandbox_event()
+
+
+def _not_sandbox_event() -> ColumnElement[bool]:
+    return or_(events.c.channel.is_(None), events.c.channel != SANDBOX)
