@@ -17,6 +17,7 @@ from sqlalchemy import (
     cast,
     func,
     literal_column,
+    null,
     or_,
     select,
     type_coerce,
@@ -85,7 +86,7 @@ async def export_events_csv(
     if not include_sandbox:
         # `not_sandbox()` in two halves: the event's channel here, the learner's in _Lines.
         query = query.where(_not_sandbox_event())
-    lines = _Lines(secret_key, include_addresses, include_sandbox)
+    lines = _Lines(secret_key, include_addresses, include_free_text, include_sandbox)
     count = 0
     # Two connections: the events stream on one, the learners they name looked up on the other.
     # The events come from a server-side cursor read straight from the driver: the log may
@@ -113,9 +114,16 @@ _Learner = tuple[str, str, bool, bool]
 class _Lines:
     """Rows of the export query as CSV lines; each repeated value is turned into a cell once."""
 
-    def __init__(self, secret_key: str, include_addresses: bool, include_sandbox: bool) -> None:
+    def __init__(
+        self,
+        secret_key: str,
+        include_addresses: bool,
+        include_free_text: bool,
+        include_sandbox: bool,
+    ) -> None:
         self.secret_key = secret_key
         self.include_addresses = include_addresses
+        self.include_free_text = include_free_text
         self.include_sandbox = include_sandbox
         # learner_key -> _Learner: one lookup and one HMAC per learner, not per event.
         self.learners: dict[str, _Learner] = {}
@@ -188,6 +196,7 @@ class _Lines:
         learners_, details = self.learners, self.details
         types, cohorts, courses, lessons, questions, locales, channels, attempts = self.columns
         corrects = self.corrects
+        free_text = self.include_free_text
         lines: list[str] = []
         append = lines.append
         for (
@@ -203,7 +212,7 @@ class _Lines:
             correct,
             attempt,
             detail,
-            *free_text,
+            response,
         ) in rows:
             learner = learners_[key]
             if learner[3]:
@@ -220,8 +229,8 @@ class _Lines:
             )
             if free_text:
                 # The reflection of a learner whose data is not deleted; never cached.
-                response = free_text[0] if learner[2] and answer[0] == "free_text" else None
-                line += "," + cell(text(response))
+                shown = response if learner[2] and answer[0] == "free_text" else None
+                line += "," + cell(text(shown))
             append(line)
         written = len(lines)
         lines.append("")
@@ -271,8 +280,8 @@ def _query(
         events.c.attempt,
         cast(events.c.detail, Text).label("detail"),
     ]
-    if include_free_text:
-        columns.append(_free_text().label("free_text"))  # nor are reflections
+    # Reflections are not even fetched unless asked for: a NULL keeps the rows' shape.
+    columns.append((_free_text() if include_free_text else null()).label("free_text"))
     query = select(*columns).order_by(events.c.occurred_at, events.c.id)
     if since is not None:
         query = query.where(events.c.occurred_at >= datetime.combine(since, time.min, UTC))
