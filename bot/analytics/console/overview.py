@@ -14,7 +14,7 @@ from bot.analytics.console.common import (
     courses_of,
     event_not_sandbox,
     in_range,
-    learner_not_sandbox,
+    learner_id_not_sandbox,
     pairs_clause,
     until_moment,
     visible_cohorts,
@@ -31,7 +31,7 @@ from bot.analytics.figures import (
     Scope,
     figure,
 )
-from bot.store.tables import cohorts, enrollments, events, learners, lesson_completions
+from bot.store.tables import cohorts, enrollments, events, lesson_completions
 
 ACTIVE_DAYS = 7
 
@@ -56,7 +56,7 @@ async def completion_histograms(
             func.count(lesson_completions.c.lesson_id).label("done"),
         )
         .select_from(
-            enrollments.join(learners, learners.c.id == enrollments.c.learner_id).outerjoin(
+            enrollments.outerjoin(
                 lesson_completions,
                 and_(
                     lesson_completions.c.enrollment_id == enrollments.c.id,
@@ -69,7 +69,7 @@ async def completion_histograms(
         )
         .where(
             cohort_clause(enrollments.c.cohort_id, filters, scope),
-            learner_not_sandbox(),
+            learner_id_not_sandbox(enrollments.c.learner_id),
             *in_range(enrollments.c.enrolled_at, filters),
         )
         .group_by(enrollments.c.id, enrollments.c.cohort_id)
