@@ -71,7 +71,7 @@ def test_the_throttle_forgets_failures_once_the_window_has_passed() -> None:
     assert not throttle.blocked("account:b", "address:2")
     now[0] = 61.0
     assert not throttle.blocked("account:a", "address:1")
-    throttle.failed("account:a")
-    throttle.succeeded("account:a")
-    throttle.failed("account:a")
-    assert not throttle.blocked("account:a")  # a success forgot the first failure
+    throttle.failed("account:a", "address:1")
+    throttle.succeeded("account:a", "address:1")  # that attempt was the right password
+    throttle.failed("account:a", "address:1")
+    assert not throttle.blocked("account:a", "address:1")

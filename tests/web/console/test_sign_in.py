@@ -67,6 +67,21 @@ async def test_five_failures_lock_the_account_for_a_while_even_with_the_right_pa
     assert locked.headers["retry-after"] == str(15 * 60)
 
 
+async def test_parallel_guesses_cannot_slip_past_the_limit(console: ConsoleClient) -> None:
+    token = await console.csrf()
+    data = {"csrf_token": token, "email": "una@example.org", "password": "guess guess guess"}
+    answers = await asyncio.gather(
+        *(console.http.post("/console/sign-in", data=data) for _ in range(8))
+    )
+    assert sorted(answer.status_code for answer in answers) == [400] * 5 + [429] * 3
+
+
+async def test_successful_sign_ins_do_not_lock_a_shared_address(console: ConsoleClient) -> None:
+    for _ in range(6):  # an office behind one address, signing in all morning
+        assert (await console.sign_in("tom@example.org")).status_code == 303
+        await console.post("/console/sign-out", {})
+
+
 async def test_failures_count_per_address_across_accounts(console: ConsoleClient) -> None:
     for email in ("a@example.org", "b@example.org", "c@example.org", "d@example.org", "e@x.org"):
         await console.sign_in(email, "guess guess guess")
