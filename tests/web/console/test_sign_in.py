@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.lessons.loader import LoadedCourse
 from bot.trainers.passwords import set_password
 from bot.web.console.sessions import COOKIE, SessionCookies
-from tests.web.console.conftest import PASSWORD, ConsoleClient
+from bot.web.console.throttle import SignInThrottle
+from tests.web.console.conftest import PASSWORD, ConsoleClient, console_app
 
 WRONG = "The e-mail address or the password is wrong."
 
@@ -196,3 +201,17 @@ async def test_a_form_too_large_is_refused_before_it_is_read(console: ConsoleCli
     )
     assert response.status_code == 413
     assert "The form is too large to send." in response.text
+
+
+async def test_behind_an_https_public_url_the_cookies_are_secure(
+    console_engine: AsyncEngine, courses: dict[str, LoadedCourse]
+) -> None:
+    app = console_app(
+        console_engine, courses, [], SignInThrottle(), public_url="https://learn.example.org"
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as http:
+        page = await http.get("/console/sign-in")
+        assert "Secure" in page.headers["set-cookie"]
+        chosen = await http.get("/console/language?lang=sw")
+        assert "Secure" in chosen.headers["set-cookie"]
