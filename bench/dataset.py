@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import bisect
 import itertools
+import logging
 import random
 import sys
 import time
@@ -57,6 +58,8 @@ from bot.store import migrate  # noqa: E402
 from bot.store import tables as t  # noqa: E402
 from bot.store.db import create_engine  # noqa: E402
 from scheduler.schedule import parse_schedule  # noqa: E402
+
+log = logging.getLogger("bench.dataset")
 
 COURSE_ID = "digital-skills"
 DEFAULT_PATH = Path("/tmp/learnbot-bench.db")
@@ -230,17 +233,23 @@ async def build(
                 raise SystemExit(f"{url}: the events table is not empty; build into a new one")
 
             async def insert(table: Table, rows: Iterator[dict[str, Any]]) -> int:
+                began = time.perf_counter()
                 written = 0
                 for batch in _batches(rows, BATCH):
                     await conn.execute(table.insert(), batch)
                     written += len(batch)
+                log.info(
+                    "%s: %s rows in %.1f s", table.name, f"{written:,}", time.perf_counter() - began
+                )
                 return written
 
             counts.users = await insert(t.users, generator.users())
             counts.cohorts = await insert(t.cohorts, generator.cohorts())
             counts.learners = await insert(t.learners, generator.learner_rows())
+            began = time.perf_counter()
             generator.plan_enrollments()
             generator.simulate()
+            log.info("simulated the log in %.1f s", time.perf_counter() - began)
             counts.enrollments = await insert(t.enrollments, generator.enrollment_rows())
             counts.events = await insert(t.events, generator.event_rows())
             counts.answers = await insert(t.answers, generator.answer_rows())
@@ -822,6 +831,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--force", action="store_true", help="replace an existing SQLite file")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     url = _url(args.target)
     path = make_url(url).database
     if make_url(url).get_backend_name() == "sqlite" and path and Path(path).exists():

@@ -43,38 +43,10 @@ from bot.store.events import append_events  # noqa: E402
 from scheduler.lrs_client import LrsClient  # noqa: E402
 from scheduler.xapi_forwarder import XapiForwarder  # noqa: E402
 from tests.fakes.ralph_lrs import XAPI_HEADERS, RalphLrs  # noqa: E402
-from tests.scheduler.test_xapi_faults import KINDS  # noqa: E402
+from tests.scheduler.xapi_journeys import synthetic_events  # noqa: E402
 
 SECRET = "bench-xapi-secret-0123456789abcdef"
 PUBLIC_URL = "http://learnbot-bench.test"
-
-
-def event_rows(count: int, first: int, at: datetime) -> list:  # type: ignore[type-arg]
-    """`count` events like a journey's (deterministic), numbered from `first`."""
-    from bot.domain import EventType
-    from bot.store.events import EventRow
-
-    rows = []
-    for n in range(first, first + count):
-        kind = KINDS[n % len(KINDS)]
-        answered = kind is EventType.ANSWERED
-        rows.append(
-            EventRow(
-                type=kind,
-                learner_key=f"learner-{n % 5000}",
-                cohort_id=1 + n % 20,
-                course_id="digital-skills",
-                lesson_id=None if kind is EventType.ENROLLED else "agile-teams",
-                question_id="q1" if answered else None,
-                locale="sw" if kind is EventType.LESSON_DELIVERED else None,
-                channel=("sms", "whatsapp", "telegram")[n % 3],
-                correct=(n % 5 < 3) if answered else None,
-                attempt=1 if answered else None,
-                detail={"kind": "single_choice", "value": "2"} if answered else None,
-                occurred_at=at,
-            )
-        )
-    return rows
 
 
 async def fresh_store(directory: Path, events: int):  # type: ignore[no-untyped-def]
@@ -84,7 +56,7 @@ async def fresh_store(directory: Path, events: int):  # type: ignore[no-untyped-
     at = utcnow() - timedelta(hours=1)
     async with engine.begin() as conn:
         for start in range(0, events, 5000):
-            await append_events(conn, event_rows(min(5000, events - start), start, at))
+            await append_events(conn, synthetic_events(min(5000, events - start), start, at))
     return engine
 
 
@@ -144,7 +116,7 @@ async def lag_run(
         started = time.monotonic()
         while time.monotonic() - started < seconds:
             async with engine.begin() as conn:
-                await append_events(conn, event_rows(per_step, written, utcnow()))
+                await append_events(conn, synthetic_events(per_step, written, utcnow()))
             written += per_step
             due = started + (written / per_step) * step
             await asyncio.sleep(max(0.0, due - time.monotonic()))

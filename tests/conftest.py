@@ -24,6 +24,10 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.dialogue import Dialogue
+from bot.i18n import UiCatalogs
+from bot.lessons.catalogs import load_translations
+from bot.lessons.loader import load_courses
 from bot.store import migrate
 from bot.store.db import create_engine
 
@@ -158,3 +162,17 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+async def shipped(engine: AsyncEngine) -> AsyncIterator[Dialogue]:
+    """A Dialogue on the shipped courses, with a self-paced cohort DS1 on digital-skills."""
+    root = Path(__file__).resolve().parent.parent
+    courses = load_courses(root / "lessons")
+    content = load_translations(courses.values(), root / "locales")
+    dialogue = Dialogue(engine, courses, content, UiCatalogs(root / "locales"))
+    await dialogue.create_cohort(name="DS one", join_code="DS1", course_ids=["digital-skills"])
+    try:
+        yield dialogue
+    finally:
+        await dialogue.aclose()

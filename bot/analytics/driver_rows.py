@@ -12,6 +12,7 @@ Select columns whose driver values are what the caller wants (text, integers).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -43,8 +44,11 @@ async def driver_batches(
         finally:
             await cursor.close()
     elif conn.dialect.name == "postgresql":
-        # asyncpg's cursors live in a transaction; one statement reads one snapshot.
-        async with driver.transaction(readonly=True):
+        # asyncpg's cursors live in a transaction: the connection's own (SQLAlchemy
+        # begins one on its first statement), or one of ours; one statement, one snapshot.
+        async with contextlib.AsyncExitStack() as stack:
+            if not driver.is_in_transaction():
+                await stack.enter_async_context(driver.transaction(readonly=True))
             cursor = await driver.cursor(compiled.string, *values)
             async for rows in _prefetched(lambda: cursor.fetch(size)):
                 yield rows

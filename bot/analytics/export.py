@@ -17,6 +17,7 @@ from sqlalchemy import (
     cast,
     func,
     literal_column,
+    null,
     or_,
     select,
     type_coerce,
@@ -83,8 +84,9 @@ async def export_events_csv(
     out.write(",".join(cell(name) for name in header) + "\n")
     query = _query(engine.dialect.name, since, cohort_id, cohort_ids, include_free_text)
     if not include_sandbox:
-        query = query.where(or_(events.c.channel.is_(None), events.c.channel != SANDBOX))
-    lines = _Lines(secret_key, include_addresses, include_sandbox)
+        # `not_sandbox()` in two halves: the event's channel here, the learner's in _Lines.
+        query = query.where(_not_sandbox_event())
+    lines = _Lines(secret_key, include_addresses, include_free_text, include_sandbox)
     count = 0
     # Two connections: the events stream on one, the learners they name looked up on the other.
     # The events come from a server-side cursor read straight from the driver: the log may
@@ -112,9 +114,16 @@ _Learner = tuple[str, str, bool, bool]
 class _Lines:
     """Rows of the export query as CSV lines; each repeated value is turned into a cell once."""
 
-    def __init__(self, secret_key: str, include_addresses: bool, include_sandbox: bool) -> None:
+    def __init__(
+        self,
+        secret_key: str,
+        include_addresses: bool,
+        include_free_text: bool,
+        include_sandbox: bool,
+    ) -> None:
         self.secret_key = secret_key
         self.include_addresses = include_addresses
+        self.include_free_text = include_free_text
         self.include_sandbox = include_sandbox
         # learner_key -> _Learner: one lookup and one HMAC per learner, not per event.
         self.learners: dict[str, _Learner] = {}
@@ -128,7 +137,7 @@ class _Lines:
         """Learn every learner in one pass over their table, if they all fit in the cache.
 
         Reading the table in order costs a fraction of looking each learner up by key;
-        learners who come or change during the export are looked up by `learn` as usual.
+        a learner who joins during the export is looked up by `learn`, as beyond the cache.
         """
         total = (await conn.execute(select(func.count()).select_from(learners))).scalar_one()
         if total > LEARNER_CACHE_LIMIT:
@@ -187,6 +196,7 @@ class _Lines:
         learners_, details = self.learners, self.details
         types, cohorts, courses, lessons, questions, locales, channels, attempts = self.columns
         corrects = self.corrects
+        free_text = self.include_free_text
         lines: list[str] = []
         append = lines.append
         for (
@@ -202,7 +212,7 @@ class _Lines:
             correct,
             attempt,
             detail,
-            *free_text,
+            response,
         ) in rows:
             learner = learners_[key]
             if learner[3]:
@@ -219,8 +229,8 @@ class _Lines:
             )
             if free_text:
                 # The reflection of a learner whose data is not deleted; never cached.
-                response = free_text[0] if learner[2] and answer[0] == "free_text" else None
-                line += "," + cell(text(response))
+                shown = response if learner[2] and answer[0] == "free_text" else None
+                line += "," + cell(text(shown))
             append(line)
         written = len(lines)
         lines.append("")
@@ -270,8 +280,8 @@ def _query(
         events.c.attempt,
         cast(events.c.detail, Text).label("detail"),
     ]
-    if include_free_text:
-        columns.append(_free_text().label("free_text"))  # nor are reflections
+    # Reflections are not even fetched unless asked for: a NULL keeps the rows' shape.
+    columns.append((_free_text() if include_free_text else null()).label("free_text"))
     query = select(*columns).order_by(events.c.occurred_at, events.c.id)
     if since is not None:
         query = query.where(events.c.occurred_at >= datetime.combine(since, time.min, UTC))
@@ -337,6 +347,8 @@ def not_sandbox() -> ColumnElement[bool]:
     A learner's channel never changes, so `learners.channel` marks the sandbox's learners;
     the event's own channel covers an event whose learner row is gone.
     """
-    return or_(learners.c.channel.is_(None), learners.c.channel != SANDBOX) & or_(
-        events.c.channel.is_(None), events.c.channel != SANDBOX
-    )
+    return or_(learners.c.channel.is_(None), learners.c.channel != SANDBOX) & _not_sandbox_event()
+
+
+def _not_sandbox_event() -> ColumnElement[bool]:
+    return or_(events.c.channel.is_(None), events.c.channel != SANDBOX)

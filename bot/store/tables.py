@@ -158,6 +158,7 @@ enrollments = Table(
     Column("completed_at", Timestamp, nullable=True),
     UniqueConstraint("learner_id", "cohort_id"),
     Index("ix_enrollments_due", "status", "next_due_at"),
+    Index("ix_enrollments_cohort", "cohort_id", "enrolled_at"),  # console: a cohort's
 )
 
 # The outbox: one row per (enrollment, lesson, kind), so planning twice creates nothing twice.
@@ -198,6 +199,17 @@ deliveries = Table(
     Index("ix_deliveries_claim", "status", "channel", "priority", "due_at"),
     Index("ix_deliveries_provider_message_id", "provider_message_id"),
     Index("ix_deliveries_learner", "learner_id"),
+    # Console delivery figures: counted and summed from the index alone.
+    Index(
+        "ix_deliveries_console",
+        "channel",
+        "status",
+        "kind",
+        "created_at",
+        "learner_id",
+        "segments",
+        "locale",
+    ),
 )
 
 # A trainer's push of one lesson to a cohort, now or at a time: its progress and cancellation.
@@ -261,6 +273,21 @@ events = Table(
     Column("detail", JSON, nullable=True),
     Index("ix_events_occurred_at", "occurred_at"),
     Index("ix_events_cohort", "cohort_id", "occurred_at"),
+    # Console figures (funnel, questions, gain, survey) scan this index, not the rows.
+    Index(
+        "ix_events_stage",
+        "type",
+        "course_id",
+        "lesson_id",
+        "question_id",
+        "attempt",
+        "correct",
+        "cohort_id",
+        "channel",
+        "learner_key",
+        "occurred_at",
+    ),
+    Index("ix_events_learner", "learner_key", "occurred_at"),  # a learner's timeline
 )
 
 # Provider update ids already handled, so a provider retry changes nothing.

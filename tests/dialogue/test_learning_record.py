@@ -7,7 +7,6 @@ pre-check graded like a quiz, and a pushed survey finished the course.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,14 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.analytics.gain import assessment_gains
 from bot.dialogue import Dialogue, prompts
 from bot.domain import ChannelName
-from bot.i18n import UiCatalogs
-from bot.lessons.catalogs import load_translations
-from bot.lessons.loader import load_courses
 from bot.lessons.models import FreeText, MultipleSelect, Question, Rating, SingleChoice, TrueFalse
 from bot.store.tables import enrollments, events, lesson_completions
 from bot.trainers import cohorts as cohort_store
 from scheduler.dispatcher import Dispatcher, RetryPolicy
-from tests.dialogue.conftest import ROOT, Chat
+from tests.dialogue.conftest import Chat
 from tests.scheduler.outbox_rows import FakeChannel, add_lessons, lesson_row
 
 TEACHING = [
@@ -37,19 +33,6 @@ TEACHING = [
     "data-decisions",
     "digital-affordances",
 ]
-
-
-@pytest.fixture
-async def shipped(engine: AsyncEngine) -> AsyncIterator[Dialogue]:
-    """A Dialogue on the shipped courses, with a self-paced cohort DS1 on digital-skills."""
-    courses = load_courses(ROOT / "lessons")
-    content = load_translations(courses.values(), ROOT / "locales")
-    dialogue = Dialogue(engine, courses, content, UiCatalogs(ROOT / "locales"))
-    await dialogue.create_cohort(name="DS one", join_code="DS1", course_ids=["digital-skills"])
-    try:
-        yield dialogue
-    finally:
-        await dialogue.aclose()
 
 
 @pytest.fixture

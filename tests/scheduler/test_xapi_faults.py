@@ -25,12 +25,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.analytics.xapi.statements import StatementMapper
-from bot.domain import EventType
 from bot.lessons.loader import load_courses
 from bot.store.db import utcnow
-from bot.store.events import EventRow, append_events
+from bot.store.events import append_events
 from bot.store.tables import xapi_cursor
 from tests.fakes.ralph_lrs import RalphLrs, free_port
+from tests.scheduler.xapi_journeys import synthetic_events
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = 2500
@@ -39,14 +39,6 @@ KILLS = 5
 SECRET = "xapi-fault-test-secret-0123456789"
 PUBLIC_URL = "http://learnbot-faults.test"
 LEARNBOT = ROOT / ".venv" / "bin" / "learnbot"
-KINDS = (
-    EventType.LESSON_DELIVERED,
-    EventType.ANSWERED,
-    EventType.ANSWERED,
-    EventType.LESSON_COMPLETED,
-    EventType.ENROLLED,
-    EventType.STOPPED,
-)
 
 
 @pytest.fixture
@@ -56,31 +48,9 @@ def lrs(tmp_path: Path) -> Iterator[RalphLrs]:
 
 
 async def log_events(engine: AsyncEngine, count: int) -> None:
-    """A log of `count` events of every kind the course journey writes."""
-    rng = random.Random(11)
-    start = utcnow() - timedelta(days=1)
-    rows = []
-    for n in range(count):
-        kind = rng.choice(KINDS)
-        answered = kind is EventType.ANSWERED
-        rows.append(
-            EventRow(
-                type=kind,
-                learner_key=f"learner-{n % 300}",
-                cohort_id=1 + n % 3,
-                course_id="digital-skills",
-                lesson_id="agile-teams" if kind is not EventType.ENROLLED else None,
-                question_id="q1" if answered else None,
-                locale="sw" if kind is EventType.LESSON_DELIVERED else None,
-                channel=rng.choice(["sms", "whatsapp", "telegram"]),
-                correct=rng.random() < 0.6 if answered else None,
-                attempt=1 if answered else None,
-                detail={"kind": "single_choice", "value": "2"} if answered else None,
-                occurred_at=start + timedelta(seconds=n),
-            )
-        )
+    """A log of `count` events of every kind the course journey writes, a day old."""
     async with engine.begin() as conn:
-        await append_events(conn, rows)
+        await append_events(conn, synthetic_events(count, 0, utcnow() - timedelta(days=1)))
 
 
 def serve(database_url: str, lrs: RalphLrs, log: Path) -> subprocess.Popen[bytes]:

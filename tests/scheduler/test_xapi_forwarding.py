@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,14 +16,10 @@ from bot.analytics.xapi.log import CURSOR, events_after, forwarding_status
 from bot.analytics.xapi.statements import StatementMapper
 from bot.dialogue import Dialogue
 from bot.domain import ChannelName
-from bot.i18n import UiCatalogs
-from bot.lessons.catalogs import load_translations
-from bot.lessons.loader import load_courses
 from bot.store import xapi_state
 from bot.store.tables import events, xapi_cursor, xapi_parked
 from scheduler.lrs_client import LrsClient
 from scheduler.xapi_forwarder import XapiForwarder
-from tests.dialogue.conftest import ROOT
 from tests.fakes.ralph_lrs import RalphLrs, validate_with_ralph
 from tests.scheduler.xapi_journeys import ADDRESSES, leaves_and_deletes, whole_course
 
@@ -40,18 +36,6 @@ def lrs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RalphLrs]:
 @pytest.fixture
 def public_url() -> str:
     return f"http://learnbot-{uuid.uuid4().hex[:8]}.test"
-
-
-@pytest.fixture
-async def shipped(engine: AsyncEngine) -> AsyncIterator[Dialogue]:
-    courses = load_courses(ROOT / "lessons")
-    content = load_translations(courses.values(), ROOT / "locales")
-    dialogue = Dialogue(engine, courses, content, UiCatalogs(ROOT / "locales"))
-    await dialogue.create_cohort(name="DS one", join_code="DS1", course_ids=["digital-skills"])
-    try:
-        yield dialogue
-    finally:
-        await dialogue.aclose()
 
 
 def forwarder_for(

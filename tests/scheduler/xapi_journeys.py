@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from bot.dialogue import Dialogue
-from bot.domain import ChannelName
+from bot.domain import ChannelName, EventType
+from bot.store.events import EventRow
 from tests.dialogue.conftest import Chat
 from tests.dialogue.test_learning_record import TEACHING, button, pre_check, right_answer, start
 
@@ -48,3 +51,38 @@ async def leaves_and_deletes(dialogue: Dialogue, channel: ChannelName, address: 
     await chat.say("DELETE MY DATA")
     await chat.say("YES")
     return chat
+
+
+KINDS = (
+    EventType.LESSON_DELIVERED,
+    EventType.ANSWERED,
+    EventType.ANSWERED,
+    EventType.LESSON_COMPLETED,
+    EventType.ENROLLED,
+    EventType.STOPPED,
+)
+
+
+def synthetic_events(count: int, first: int, at: datetime) -> list[EventRow]:
+    """`count` events of the kinds a journey writes, numbered from `first` (deterministic)."""
+    rows = []
+    for n in range(first, first + count):
+        kind = KINDS[n % len(KINDS)]
+        answered = kind is EventType.ANSWERED
+        rows.append(
+            EventRow(
+                type=kind,
+                learner_key=f"learner-{n % 5000}",
+                cohort_id=1 + n % 20,
+                course_id="digital-skills",
+                lesson_id=None if kind is EventType.ENROLLED else "agile-teams",
+                question_id="q1" if answered else None,
+                locale="sw" if kind is EventType.LESSON_DELIVERED else None,
+                channel=("sms", "whatsapp", "telegram")[n % 3],
+                correct=(n % 5 < 3) if answered else None,
+                attempt=1 if answered else None,
+                detail={"kind": "single_choice", "value": "2"} if answered else None,
+                occurred_at=at,
+            )
+        )
+    return rows

@@ -75,6 +75,16 @@ def learner_not_sandbox() -> ColumnElement[bool]:
     return learners.c.channel != SANDBOX
 
 
+def learner_id_not_sandbox(column: ColumnElement[Any]) -> ColumnElement[bool]:
+    """`column` (a learner id) is not a sandbox learner's, without joining learners per row.
+
+    The sandbox's learners are few, found through the (channel, address) unique index: the
+    database builds that small set once instead of looking up each row's learner.
+    """
+    sandbox = select(learners.c.id).where(learners.c.channel == SANDBOX)
+    return column.not_in(sandbox.scalar_subquery())
+
+
 def courses_of(context: FigureContext, filters: Filters) -> list[LoadedCourse]:
     """The courses the filters ask for, in a stable order (all when none is chosen)."""
     if filters.course_id is not None:

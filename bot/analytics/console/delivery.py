@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import ColumnElement, FromClause, Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.analytics.console.common import SANDBOX, cohort_clause, in_range
@@ -36,25 +36,23 @@ UNKNOWN_COUNTRY = "??"
 _PREFIX_LENGTH = 4
 
 
-def _scoped(
-    query: Select[Any], filters: Filters, scope: Scope, *, with_learners: bool = False
-) -> Select[Any]:
+def _scoped(query: Select[Any], filters: Filters, scope: Scope) -> Select[Any]:
     """Deliveries in the reader's scope and the filters, never the sandbox's."""
     clauses: list[ColumnElement[bool]] = [
         deliveries.c.channel != SANDBOX,
         *in_range(deliveries.c.created_at, filters),
     ]
-    joined: FromClause = deliveries
     # Replies belong to no enrollment: only a reader of every cohort (an admin, no cohort
-    # or course chosen) sees them, and only then is the enrollments join left out.
+    # or course chosen) sees them. Others see the deliveries of the enrollments in scope,
+    # found from the cohorts' enrollments (ix_enrollments_cohort), not by joining every row.
     if scope.cohort_ids is not None or filters.cohort_id is not None or filters.course_id:
-        joined = joined.join(enrollments, enrollments.c.id == deliveries.c.enrollment_id)
-        clauses.append(cohort_clause(enrollments.c.cohort_id, filters, scope))
+        enrolled = select(enrollments.c.id).where(
+            cohort_clause(enrollments.c.cohort_id, filters, scope)
+        )
         if filters.course_id is not None:
-            clauses.append(enrollments.c.course_id == filters.course_id)
-    if with_learners:
-        joined = joined.join(learners, learners.c.id == deliveries.c.learner_id)
-    return query.select_from(joined).where(*clauses)
+            enrolled = enrolled.where(enrollments.c.course_id == filters.course_id)
+        clauses.append(deliveries.c.enrollment_id.in_(enrolled.scalar_subquery()))
+    return query.where(*clauses)
 
 
 def _statuses(values: frozenset[DeliveryStatus]) -> list[str]:
@@ -145,16 +143,31 @@ async def sms_cost(
     conn: AsyncConnection, filters: Filters, scope: Scope, context: FigureContext
 ) -> Figure:
     """SMS sent per country (from the number's calling code): messages, segments, cost."""
+    # Summed per learner from ix_deliveries_console first; then one learner row per sender.
+    per_learner = _scoped(
+        select(
+            deliveries.c.learner_id,
+            func.count().label("messages"),
+            func.sum(func.coalesce(deliveries.c.segments, 0)).label("segments"),
+        )
+        .where(
+            deliveries.c.channel == str(ChannelName.SMS),
+            deliveries.c.status.in_(_statuses(SENT)),
+        )
+        .group_by(deliveries.c.learner_id),
+        filters,
+        scope,
+    ).subquery()
     prefix = func.substr(learners.c.address, 1, _PREFIX_LENGTH)
-    query = select(
-        prefix.label("prefix"),
-        func.count().label("messages"),
-        func.sum(func.coalesce(deliveries.c.segments, 0)).label("segments"),
-    ).where(
-        deliveries.c.channel == str(ChannelName.SMS),
-        deliveries.c.status.in_(_statuses(SENT)),
+    query = (
+        select(
+            prefix.label("prefix"),
+            func.sum(per_learner.c.messages).label("messages"),
+            func.sum(per_learner.c.segments).label("segments"),
+        )
+        .select_from(per_learner.join(learners, learners.c.id == per_learner.c.learner_id))
+        .group_by(prefix)
     )
-    query = _scoped(query.group_by(prefix), filters, scope, with_learners=True)
     per_country: dict[str, list[int]] = {}
     for row in await conn.execute(query):
         totals = per_country.setdefault(country_of_prefix(row.prefix), [0, 0])

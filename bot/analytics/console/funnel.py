@@ -37,29 +37,47 @@ LEFT = (LearnerStatus.STOPPED, LearnerStatus.PAUSED, LearnerStatus.UNREACHABLE)
 
 
 async def stage_counts(
-    conn: AsyncConnection, filters: Filters, scope: Scope
+    conn: AsyncConnection, filters: Filters, scope: Scope, context: FigureContext
 ) -> dict[tuple[str, str, str], int]:
-    """(course, lesson, event type) -> learners with such an event in the range."""
+    """(course, lesson, event type) -> learners with such an event in the range.
+
+    A lesson's questions are asked in order, so the learners who answered it are those who
+    answered its first question: only those events are read (ix_events_stage, index only).
+    Counts are per enrollment (a learner in two cohorts counts in each).
+    """
+    counts: dict[tuple[str, str, str], int] = {}
+    shared = [
+        cohort_clause(events.c.cohort_id, filters, scope),
+        course_clause(events.c.course_id, filters),
+        event_not_sandbox(),
+        *in_range(events.c.occurred_at, filters),
+    ]
+    stages = [str(EventType.LESSON_DELIVERED), str(EventType.LESSON_COMPLETED)]
+    # count(*), not count(DISTINCT learner_key): the distinct set costs a sort of every
+    # row. A lesson is completed once per enrollment; it is delivered (and its first
+    # question answered at attempt 1) again only when a trainer pushes it again.
+    learners_ = func.count()
     query = (
-        select(
-            events.c.course_id,
-            events.c.lesson_id,
-            events.c.type,
-            func.count(events.c.learner_key.distinct()),
-        )
-        .where(
-            events.c.type.in_([str(stage) for stage in STAGES]),
-            cohort_clause(events.c.cohort_id, filters, scope),
-            course_clause(events.c.course_id, filters),
-            event_not_sandbox(),
-            *in_range(events.c.occurred_at, filters),
-        )
-        .group_by(events.c.course_id, events.c.lesson_id, events.c.type)
+        select(events.c.course_id, events.c.lesson_id, events.c.type, learners_)
+        .where(events.c.type.in_(stages), *shared)
+        .group_by(events.c.type, events.c.course_id, events.c.lesson_id)
     )
-    return {
-        (str(course_id), str(lesson_id), str(type_)): int(count)
-        for course_id, lesson_id, type_, count in await conn.execute(query)
-    }
+    for course_id, lesson_id, type_, count in await conn.execute(query):
+        counts[(str(course_id), str(lesson_id), str(type_))] = int(count)
+    for course in courses_of(context, filters):
+        for lesson_id in course.lessons:
+            first = course.lessons[lesson_id].questions[0].id
+            query = select(learners_).where(
+                events.c.type == str(EventType.ANSWERED),
+                events.c.course_id == course.id,
+                events.c.lesson_id == lesson_id,
+                events.c.question_id == first,
+                events.c.attempt == 1,
+                *shared,
+            )
+            answered = int((await conn.execute(query)).scalar_one())
+            counts[(course.id, lesson_id, str(EventType.ANSWERED))] = answered
+    return counts
 
 
 async def left_at(
@@ -101,7 +119,7 @@ async def funnel(
     Drop-off is the share of the previous lesson's completers who did not complete this one
     (negative when a push had learners complete it out of order).
     """
-    counts = await stage_counts(conn, filters, scope)
+    counts = await stage_counts(conn, filters, scope, context)
     left = await left_at(conn, filters, scope)
     rows: list[list[Cell]] = []
     for course in courses_of(context, filters):

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, Subquery, and_, case, cast, func, null, select
+from sqlalchemy import Integer, Subquery, case, cast, func, null, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.analytics.console.common import (
@@ -75,42 +75,61 @@ def assessments_of(course: LoadedCourse) -> Assessments | None:
 
 
 def paired_scores(assessment: Assessments, filters: Filters, scope: Scope) -> Subquery:
-    """Per learner and cohort: right answers and rating, pre and post (None: not taken)."""
+    """Per learner and cohort who took the post-assessment: right answers and rating, both times.
+
+    Only learners who reached the post-assessment can be paired, and they are few: their
+    post answers are grouped first, then each one's pre answers looked up (None: not taken).
+    """
     right = events.c.correct.cast(Integer)
     graded = events.c.correct.is_not(None)
+    answered = [
+        events.c.type == str(EventType.ANSWERED),
+        events.c.attempt == 1,
+        events.c.course_id == assessment.course_id,
+        cohort_clause(events.c.cohort_id, filters, scope),
+        event_not_sandbox(),
+        *in_range(events.c.occurred_at, filters),
+    ]
 
-    def right_in(lesson_id: str) -> Any:
-        return func.sum(case((and_(events.c.lesson_id == lesson_id, graded), right)))
-
-    def rating_in(lesson_id: str) -> Any:
+    def rating() -> Any:
         if assessment.confidence is None:
             return cast(null(), Integer)  # no rating item: never rated
-        is_rating = and_(
-            events.c.lesson_id == lesson_id, events.c.question_id == assessment.confidence
-        )
+        is_rating = events.c.question_id == assessment.confidence
         return func.max(case((is_rating, answer_value().cast(Integer))))
 
-    return (
+    post = (
         select(
             events.c.learner_key,
             events.c.cohort_id,
-            right_in(assessment.pre).label("pre_right"),
-            right_in(assessment.post).label("post_right"),
-            rating_in(assessment.pre).label("pre_rating"),
-            rating_in(assessment.post).label("post_rating"),
+            func.sum(case((graded, right))).label("post_right"),
+            rating().label("post_rating"),
         )
-        .where(
-            events.c.type == str(EventType.ANSWERED),
-            events.c.attempt == 1,
-            events.c.course_id == assessment.course_id,
-            events.c.lesson_id.in_([assessment.pre, assessment.post]),
-            cohort_clause(events.c.cohort_id, filters, scope),
-            event_not_sandbox(),
-            *in_range(events.c.occurred_at, filters),
-        )
+        .where(*answered, events.c.lesson_id == assessment.post)
         .group_by(events.c.learner_key, events.c.cohort_id)
-        .subquery()
+        .subquery("post")
     )
+
+    def pre(value: Any) -> Any:
+        return (
+            select(value)
+            .where(
+                *answered,
+                events.c.lesson_id == assessment.pre,
+                events.c.learner_key == post.c.learner_key,
+                events.c.cohort_id == post.c.cohort_id,
+            )
+            .correlate(post)
+            .scalar_subquery()
+        )
+
+    return select(
+        post.c.learner_key,
+        post.c.cohort_id,
+        pre(func.sum(case((graded, right)))).label("pre_right"),
+        post.c.post_right,
+        pre(rating()).label("pre_rating"),
+        post.c.post_rating,
+    ).subquery("paired")
 
 
 def gain_sums(paired: Subquery) -> list[Any]:

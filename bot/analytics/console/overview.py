@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.analytics.console.common import (
@@ -14,7 +15,7 @@ from bot.analytics.console.common import (
     courses_of,
     event_not_sandbox,
     in_range,
-    learner_not_sandbox,
+    learner_id_not_sandbox,
     pairs_clause,
     until_moment,
     visible_cohorts,
@@ -31,9 +32,21 @@ from bot.analytics.figures import (
     Scope,
     figure,
 )
-from bot.store.tables import cohorts, enrollments, events, learners, lesson_completions
+from bot.store.tables import cohorts, enrollments, events, lesson_completions
 
 ACTIVE_DAYS = 7
+
+
+def lessons_done(teaching: list[tuple[str, str]], filters: Filters, context: FigureContext) -> Any:
+    """Count of an enrollment's completed teaching lessons (lesson_completions joined).
+
+    The join is on the enrollment alone and the lessons are picked here: an IN list in the
+    join would seek the primary key once per lesson for every enrollment.
+    """
+    counted = pairs_clause(lesson_completions.c.course_id, lesson_completions.c.lesson_id, teaching)
+    if filters.until is not None:  # the completion time is in the row, not the index
+        counted = and_(counted, lesson_completions.c.completed_at < until_moment(filters, context))
+    return func.count(case((counted, lesson_completions.c.lesson_id)))
 
 
 async def completion_histograms(
@@ -49,27 +62,19 @@ async def completion_histograms(
         for course in courses_of(context, filters)
         for lesson_id in course.teaching_lessons()
     ]
-    completed_by = lesson_completions.c.completed_at < until_moment(filters, context)
     per_enrollment = (
         select(
             enrollments.c.cohort_id,
-            func.count(lesson_completions.c.lesson_id).label("done"),
+            lessons_done(teaching, filters, context).label("done"),
         )
         .select_from(
-            enrollments.join(learners, learners.c.id == enrollments.c.learner_id).outerjoin(
-                lesson_completions,
-                and_(
-                    lesson_completions.c.enrollment_id == enrollments.c.id,
-                    pairs_clause(
-                        lesson_completions.c.course_id, lesson_completions.c.lesson_id, teaching
-                    ),
-                    completed_by,
-                ),
+            enrollments.outerjoin(
+                lesson_completions, lesson_completions.c.enrollment_id == enrollments.c.id
             )
         )
         .where(
             cohort_clause(enrollments.c.cohort_id, filters, scope),
-            learner_not_sandbox(),
+            learner_id_not_sandbox(enrollments.c.learner_id),
             *in_range(enrollments.c.enrolled_at, filters),
         )
         .group_by(enrollments.c.id, enrollments.c.cohort_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -20,6 +21,39 @@ SOURCE_EVENT = "event"
 SOURCE_DELIVERY = "delivery"
 
 
+@dataclass(slots=True)
+class _Known:
+    """Pseudonyms already computed for one database and key: learner rows never change key."""
+
+    last_id: int = 0
+    by_pseudonym: dict[str, tuple[int, str, str]] = field(default_factory=dict)
+
+
+# (database URL, secret key) -> what was hashed so far. An HMAC cannot be looked up in SQL,
+# so each learner is hashed once per process and only learners added since are read again.
+_KNOWN: dict[tuple[str, str], _Known] = {}
+
+
+async def _refresh(conn: AsyncConnection, secret_key: str) -> _Known:
+    known = _KNOWN.setdefault((str(conn.engine.url), secret_key), _Known())
+    query = (
+        select(learners.c.id, learners.c.learner_key, learners.c.channel)
+        .where(learners.c.id > known.last_id)
+        .order_by(learners.c.id)
+    )
+    key = secret_key.encode("utf-8")
+    for learner_id, learner_key, channel in await conn.execute(query):
+        # The C one-shot digest: about a microsecond a learner (`pseudonym` is the same HMAC).
+        digest = hmac.digest(key, learner_key.encode("utf-8"), hashlib.sha256)
+        known.by_pseudonym[digest.hex()[:PSEUDONYM_LENGTH]] = (
+            int(learner_id),
+            str(learner_key),
+            str(channel),
+        )
+        known.last_id = max(known.last_id, int(learner_id))
+    return known
+
+
 async def find_learner(
     conn: AsyncConnection, learner_pseudonym: str, scope: Scope, context: FigureContext
 ) -> tuple[int, str] | None:
@@ -27,23 +61,20 @@ async def find_learner(
     wanted = learner_pseudonym.strip().lower()
     if len(wanted) != PSEUDONYM_LENGTH:
         return None
-    query = select(learners.c.id, learners.c.learner_key).where(learners.c.channel != SANDBOX)
+    known = await _refresh(conn, context.secret_key)
+    found = known.by_pseudonym.get(wanted)
+    if found is None or found[2] == SANDBOX:
+        return None
+    learner_id, learner_key, _ = found
+    assert pseudonym(context.secret_key, learner_key) == wanted
     if scope.cohort_ids is not None:
-        if not scope.cohort_ids:
-            return None
-        enrolled = select(enrollments.c.learner_id).where(
-            enrollments.c.cohort_id.in_(sorted(scope.cohort_ids))
+        enrolled = select(enrollments.c.id).where(
+            enrollments.c.learner_id == learner_id,
+            enrollments.c.cohort_id.in_(sorted(scope.cohort_ids)),
         )
-        query = query.where(learners.c.id.in_(enrolled))
-    # An HMAC cannot be looked up: every key in scope is hashed, with the C one-shot digest
-    # (about a microsecond each); the result is checked against `pseudonym` itself.
-    key = context.secret_key.encode("utf-8")
-    for learner_id, learner_key in await conn.execute(query):
-        digest = hmac.digest(key, learner_key.encode("utf-8"), hashlib.sha256)
-        if digest.hex()[:PSEUDONYM_LENGTH] == wanted:
-            assert pseudonym(context.secret_key, learner_key) == wanted
-            return int(learner_id), str(learner_key)
-    return None
+        if not scope.cohort_ids or (await conn.execute(enrolled.limit(1))).first() is None:
+            return None
+    return learner_id, learner_key
 
 
 async def learner_timeline(

@@ -24,12 +24,10 @@ from bot.analytics.console.common import (
     event_not_sandbox,
     in_range,
     learner_not_sandbox,
-    pairs_clause,
-    until_moment,
     visible_cohorts,
 )
 from bot.analytics.console.gain import assessments_of, gain_figures, gain_sums, paired_scores
-from bot.analytics.console.overview import ACTIVE_DAYS
+from bot.analytics.console.overview import ACTIVE_DAYS, lessons_done
 from bot.analytics.console.questions import first_graded_answers
 from bot.analytics.console.stats import share
 from bot.analytics.figures import (
@@ -92,18 +90,11 @@ async def enrolled_cube(
         select(
             enrollments.c.learner_id,
             enrollments.c.cohort_id,
-            func.count(lesson_completions.c.lesson_id).label("done"),
+            lessons_done(teaching, filters, context).label("done"),
         )
         .select_from(
             enrollments.outerjoin(
-                lesson_completions,
-                and_(
-                    lesson_completions.c.enrollment_id == enrollments.c.id,
-                    pairs_clause(
-                        lesson_completions.c.course_id, lesson_completions.c.lesson_id, teaching
-                    ),
-                    lesson_completions.c.completed_at < until_moment(filters, context),
-                ),
+                lesson_completions, lesson_completions.c.enrollment_id == enrollments.c.id
             )
         )
         .where(

@@ -15,26 +15,9 @@ from bot.store.tables import events, xapi_cursor, xapi_parked
 
 CURSOR = "lrs"  # the one LRS we forward to; a row per LRS if there are ever more
 
-_COLUMNS = (
-    events.c.id,
-    events.c.occurred_at,
-    events.c.type,
-    events.c.learner_key,
-    events.c.cohort_id,
-    events.c.course_id,
-    events.c.lesson_id,
-    events.c.question_id,
-    events.c.locale,
-    events.c.channel,
-    events.c.correct,
-    events.c.attempt,
-    events.c.detail,
-)
-
-
 async def events_after(conn: AsyncConnection, after_id: int, limit: int) -> list[EventRecord]:
     """Up to `limit` events with an id above `after_id`, in id order."""
-    query = select(*_COLUMNS).where(events.c.id > after_id).order_by(events.c.id).limit(limit)
+    query = select(events).where(events.c.id > after_id).order_by(events.c.id).limit(limit)
     return [EventRecord(**row._mapping) for row in await conn.execute(query)]
 
 

@@ -43,7 +43,7 @@ async def sign_in_page(console: Console, request: Request) -> Response:
     next_path = safe_next(request.query_params.get("next"))
     if reader.user is not None:
         return RedirectResponse(next_path, status_code=303)
-    # A new anonymous session each time the form is shown: its token is what the POST checks.
+    # The anonymous session (made now if the browser has none) holds the token the POST checks.
     return console.render(
         reader,
         "sign_in.html",
@@ -79,10 +79,11 @@ async def sign_in(console: Console, request: Request) -> Response:
             error=message,
             headers={"Retry-After": str(int(console.throttle.window))},
         )
+    # Counted before the check, so parallel guesses cannot all slip past `blocked` above.
+    console.throttle.failed(account, address)
     async with console.config.engine.begin() as conn:
         user = await authenticate(conn, email, password)
     if user is None:
-        console.throttle.failed(account, address)
         # One message for an unknown e-mail and a wrong password: nobody learns who has access.
         return console.render(
             reader,
@@ -93,7 +94,7 @@ async def sign_in(console: Console, request: Request) -> Response:
             email=email,
             error=reader.ui.gettext("The e-mail address or the password is wrong."),
         )
-    console.throttle.succeeded(account)
+    console.throttle.succeeded(account, address)
     async with console.config.engine.connect() as conn:
         stored = await current_hash(conn, user.id)
     assert stored is not None

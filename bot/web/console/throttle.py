@@ -56,6 +56,13 @@ class SignInThrottle:
         while len(self._failures) > MAX_KEYS:
             self._failures.popitem(last=False)
 
-    def succeeded(self, account_key: str) -> None:
-        """Forget an account's failures once its owner got in (the address keeps its count)."""
+    def succeeded(self, account_key: str, address_key: str | None = None) -> None:
+        """Its owner got in: forget the account's failures, and this attempt of the address.
+
+        Attempts are counted before the password is checked (`failed`), so that requests
+        sent in parallel cannot all pass `blocked` first; a success takes its own one back.
+        """
         self._failures.pop(account_key, None)
+        found = self._failures.get(address_key) if address_key is not None else None
+        if found:
+            found.pop()

@@ -169,9 +169,10 @@ class ConsoleClient:
         return await self.http.post(path, data={"csrf_token": token, **data})
 
 
-def console_settings(database: Path) -> Settings:
+def console_settings(database: Path, public_url: str = "http://127.0.0.1:8080") -> Settings:
     """Settings of a console test: its store, the shipped lessons and catalogs."""
     return Settings(
+        public_url=public_url,
         database_url=f"sqlite+aiosqlite:///{database}",
         lessons_dir=ROOT / "lessons",
         locales_dir=ROOT / "locales",
@@ -197,10 +198,11 @@ def console_app(
     pages: Sequence[Page],
     throttle: SignInThrottle,
     channels: Sequence[str] = ("sms", "telegram", "whatsapp", "sandbox"),
+    public_url: str = "http://127.0.0.1:8080",
 ) -> Starlette:
     """The console alone, as `create_app` mounts it."""
     database = Path(str(engine.url.database))
-    settings = console_settings(database)
+    settings = console_settings(database, public_url)
     config = ConsoleConfig(
         settings=settings,
         engine=engine,

@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.lessons.loader import LoadedCourse
 from bot.trainers.passwords import set_password
 from bot.web.console.sessions import COOKIE, SessionCookies
-from tests.web.console.conftest import PASSWORD, ConsoleClient
+from bot.web.console.throttle import SignInThrottle
+from tests.web.console.conftest import PASSWORD, ConsoleClient, console_app
 
 WRONG = "The e-mail address or the password is wrong."
 
@@ -65,6 +70,21 @@ async def test_five_failures_lock_the_account_for_a_while_even_with_the_right_pa
     assert locked.status_code == 429
     assert "Too many failed sign-ins" in locked.text
     assert locked.headers["retry-after"] == str(15 * 60)
+
+
+async def test_parallel_guesses_cannot_slip_past_the_limit(console: ConsoleClient) -> None:
+    token = await console.csrf()
+    data = {"csrf_token": token, "email": "una@example.org", "password": "guess guess guess"}
+    answers = await asyncio.gather(
+        *(console.http.post("/console/sign-in", data=data) for _ in range(8))
+    )
+    assert sorted(answer.status_code for answer in answers) == [400] * 5 + [429] * 3
+
+
+async def test_successful_sign_ins_do_not_lock_a_shared_address(console: ConsoleClient) -> None:
+    for _ in range(6):  # an office behind one address, signing in all morning
+        assert (await console.sign_in("tom@example.org")).status_code == 303
+        await console.post("/console/sign-out", {})
 
 
 async def test_failures_count_per_address_across_accounts(console: ConsoleClient) -> None:
@@ -181,3 +201,17 @@ async def test_a_form_too_large_is_refused_before_it_is_read(console: ConsoleCli
     )
     assert response.status_code == 413
     assert "The form is too large to send." in response.text
+
+
+async def test_behind_an_https_public_url_the_cookies_are_secure(
+    console_engine: AsyncEngine, courses: dict[str, LoadedCourse]
+) -> None:
+    app = console_app(
+        console_engine, courses, [], SignInThrottle(), public_url="https://learn.example.org"
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as http:
+        page = await http.get("/console/sign-in")
+        assert "Secure" in page.headers["set-cookie"]
+        chosen = await http.get("/console/language?lang=sw")
+        assert "Secure" in chosen.headers["set-cookie"]
