@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 from telegram.error import InvalidToken, TelegramError
 
+from bot.analytics.console.pages import PAGES
 from bot.analytics.figures import Page
 from bot.channels.base import Channel
 from bot.channels.configured import configured_channels, sms_configured, whatsapp_configured
@@ -134,7 +135,7 @@ class Runtime:
             ui=self.ui,
             sandbox_enabled=self.settings.sandbox_enabled,
             extra_routes=extra,
-            console=self.console(),
+            console=self.console(PAGES),
             lifespan=scheduler_lifespan(self),
         )
 
@@ -147,6 +148,7 @@ class Runtime:
             courses=self.courses,
             pages=pages,
             channels=frozenset(str(channel) for channel in configured_channels(self.settings)),
+            segment_prices=self.settings.sms_prices,
         )
 
 
