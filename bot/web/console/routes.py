@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bot.web.console import actions, auth, pages
+from bot.web.console import actions, auth, pages, records
 from bot.web.console.app import STATIC, Console, ConsoleConfig
 from bot.web.console.throttle import SignInThrottle
 
@@ -42,6 +42,8 @@ def console_routes(
         route("/console/invite/{token}", auth.invitation_page),
         route("/console/invite/{token}", auth.accept, ["POST"]),
         route("/console/cohorts/{cohort}", actions.cohort_page),
+        route("/console/cohorts/{cohort}/report", records.report_page),
+        route("/console/learners", records.learner_page),
         route("/console/cohorts/{cohort}/status", actions.change_status, ["POST"]),
         route("/console/cohorts/{cohort}/push", actions.start, ["POST"]),
         route("/console/cohorts/{cohort}/import", actions.import_csv, ["POST"]),
