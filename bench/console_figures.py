@@ -463,7 +463,9 @@ async def fill(url: str, learners: int, course: LoadedCourse) -> dict[str, int]:
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                 f"(SELECT max(id) FROM {table}))"
             )
-        await pg.execute("ANALYZE")
+        # VACUUM sets the visibility map, as autovacuum does on a live database: without it
+        # right after a bulk COPY, PostgreSQL cannot use index-only scans.
+        await pg.execute("VACUUM ANALYZE")
         await pg.close()
     return counts
 

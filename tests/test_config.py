@@ -157,7 +157,8 @@ def test_sms_fold_lists_locales_or_none(dirs: dict[str, str]) -> None:
 
 def test_sms_prices_are_per_country_and_a_bad_pair_is_named(dirs: dict[str, str]) -> None:
     def prices(value: str) -> dict[str, float]:
-        return dict(Settings.from_env({**dirs, "LEARNBOT_SMS_PRICES": value}, env_file=None).sms_prices)
+        settings = Settings.from_env({**dirs, "LEARNBOT_SMS_PRICES": value}, env_file=None)
+        return dict(settings.sms_prices)
 
     assert Settings.from_env(dirs, env_file=None).sms_prices == {}
     assert prices("KE=0.0079, sn=0.031") == {"KE": 0.0079, "SN": 0.031}
