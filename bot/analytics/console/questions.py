@@ -141,38 +141,31 @@ async def discrimination(
 ) -> dict[tuple[str, str, str], float | None]:
     """(course, lesson, question) -> corrected point-biserial r against the rest of the score."""
     right = events.c.correct.cast(Integer)
-    totals = (
-        select(
-            events.c.learner_key,
-            events.c.course_id,
-            func.sum(right).label("total"),
-        )
-        .where(*first_graded_answers(filters, scope))
-        .group_by(events.c.learner_key, events.c.course_id)
-        .subquery()
-    )
-    rest = totals.c.total - right
-    query = (
+    # Each answer with its learner's score on the course (a window, not a join back: the
+    # join made PostgreSQL loop over the learners' totals once per answer).
+    total = func.sum(right).over(partition_by=(events.c.learner_key, events.c.course_id))
+    scored = (
         select(
             events.c.course_id,
             events.c.lesson_id,
             events.c.question_id,
-            func.count().label("n"),
-            func.sum(right).label("sx"),
-            func.sum(rest).label("sy"),
-            func.sum(rest * rest).label("syy"),
-            func.sum(right * rest).label("sxy"),
-        )
-        .select_from(
-            events.join(
-                totals,
-                (totals.c.learner_key == events.c.learner_key)
-                & (totals.c.course_id == events.c.course_id),
-            )
+            right.label("x"),
+            total.label("total"),
         )
         .where(*first_graded_answers(filters, scope))
-        .group_by(events.c.course_id, events.c.lesson_id, events.c.question_id)
+        .subquery()
     )
+    rest = scored.c.total - scored.c.x
+    query = select(
+        scored.c.course_id,
+        scored.c.lesson_id,
+        scored.c.question_id,
+        func.count().label("n"),
+        func.sum(scored.c.x).label("sx"),
+        func.sum(rest).label("sy"),
+        func.sum(rest * rest).label("syy"),
+        func.sum(scored.c.x * rest).label("sxy"),
+    ).group_by(scored.c.course_id, scored.c.lesson_id, scored.c.question_id)
     found: dict[tuple[str, str, str], float | None] = {}
     for row in await conn.execute(query):
         sx = float(row.sx or 0)
