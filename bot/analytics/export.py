@@ -97,7 +97,10 @@ async def export_events_csv(
         engine.connect() as lookups,
         aclosing(driver_batches(conn, query, BATCH_SIZE)) as batches,
     ):
-        await lines.learn_everyone(lookups)
+        if since is None and cohort_id is None and cohort_ids is None:
+            # The whole log names nearly every learner: read them all at once. A scoped
+            # export (a trainer's cohorts, recent days) looks up only the ones it meets.
+            await lines.learn_everyone(lookups)
         async for rows in batches:
             await lines.learn(lookups, rows)
             text_, written = lines.format(rows)
