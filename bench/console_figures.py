@@ -1,7 +1,7 @@
 """p50/p95 of every console page's figures at scale, on SQLite or PostgreSQL.
 
     .venv/bin/python bench/console_figures.py [--database-url URL] [--learners 100000]
-        [--runs 15] [--keep PATH]
+        [--runs 15] [--keep PATH] [--reuse] [--only questions]
 
 Fills a freshly migrated database (a temporary SQLite file unless `--database-url` names an
 empty PostgreSQL database) with `--learners` learners in 20 cohorts of the shipped course:
@@ -463,7 +463,9 @@ async def fill(url: str, learners: int, course: LoadedCourse) -> dict[str, int]:
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                 f"(SELECT max(id) FROM {table}))"
             )
-        await pg.execute("ANALYZE")
+        # VACUUM sets the visibility map, as autovacuum does on a live database: without it
+        # right after a bulk COPY, PostgreSQL cannot use index-only scans.
+        await pg.execute("VACUUM ANALYZE")
         await pg.close()
     return counts
 
@@ -474,7 +476,9 @@ def _ms(samples: list[float]) -> str:
     return f"p50 {statistics.median(ordered) * 1000:7.1f} ms  p95 {p95 * 1000:7.1f} ms"
 
 
-async def measure(url: str, courses: dict[str, LoadedCourse], runs: int) -> None:
+async def measure(
+    url: str, courses: dict[str, LoadedCourse], runs: int, only: str | None = None
+) -> None:
     """Build every page `runs` times per reader and print p50/p95."""
     engine = create_engine(url)
     context = FigureContext(courses=courses, secret_key=SECRET, segment_prices=PRICES, now=NOW)
@@ -509,6 +513,8 @@ async def measure(url: str, courses: dict[str, LoadedCourse], runs: int) -> None
     worst = 0.0
     async with engine.connect() as conn:
         for label, job in jobs:
+            if only is not None and only not in label:
+                continue
             await job(conn)  # warm the caches (and SQLAlchemy's statement cache)
             samples = []
             for _ in range(runs):
@@ -529,7 +535,8 @@ def main() -> None:
     parser.add_argument("--learners", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--keep", type=Path, default=None, help="SQLite file to fill and keep")
-    parser.add_argument("--reuse", action="store_true", help="measure an already filled --keep")
+    parser.add_argument("--reuse", action="store_true", help="measure an already filled database")
+    parser.add_argument("--only", default=None, help="measure the jobs whose label has this")
     args = parser.parse_args()
     courses = load_courses(ROOT / "lessons")
     with tempfile.TemporaryDirectory() as directory:
@@ -543,7 +550,7 @@ def main() -> None:
             seconds = time.perf_counter() - began
             print(", ".join(f"{n:,} {t}" for t, n in counts.items()), f"in {seconds:.0f} s")
         if args.runs:
-            asyncio.run(measure(url, courses, args.runs))
+            asyncio.run(measure(url, courses, args.runs, args.only))
 
 
 if __name__ == "__main__":

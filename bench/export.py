@@ -28,6 +28,7 @@ import asyncio
 import importlib.util
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -97,12 +98,14 @@ def child(baseline_file: str | None, cli_args: list[str]) -> None:
         print(REPORT_PREFIX + json.dumps(report), file=sys.stderr)
 
 
-def measure(implementation: str, url: str, baseline_file: str | None, out: Path) -> Run:
+def measure(
+    implementation: str, url: str, baseline_file: str | None, out: Path, options: Sequence[str]
+) -> Run:
     """Run one export in a fresh process and collect its figures."""
     command = [sys.executable, __file__, "--child"]
     if baseline_file is not None:
         command += ["--baseline-file", baseline_file]
-    command += ["--", "export", "events", "--as", ADMIN, "--output", str(out)]
+    command += ["--", "export", "events", "--as", ADMIN, "--output", str(out), *options]
     env = {**os.environ, "LEARNBOT_DATABASE_URL": url, "LEARNBOT_SECRET_KEY": "bench-" * 8}
     env["PYTHONPATH"] = str(ROOT)
     started = time.perf_counter()
@@ -219,6 +222,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--learners", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument(
+        "--options",
+        default="",
+        help="more options for `learnbot export events`, e.g. '--include-free-text' "
+        "or '--as trainer1@training.example' (a trainer's cohorts)",
+    )
+    parser.add_argument(
         "--baseline",
         nargs="?",
         const=BASELINE_REV,
@@ -228,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     url = prepare(args.database, args.learners, args.events)
-    print(f"database: {url}")
+    print(f"database: {url}; options: {args.options or '(none)'}")
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         implementations: list[tuple[str, str | None]] = [("current", None)]
@@ -239,7 +248,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         runs = []
         for n in range(args.runs):
             for name, baseline_file in implementations:
-                run = measure(name, url, baseline_file, directory / f"events-{n}.csv")
+                out = directory / f"events-{n}.csv"
+                run = measure(name, url, baseline_file, out, shlex.split(args.options))
                 print(
                     f"run {n + 1} {name}: {run.export_s:.2f} s, peak RSS {run.peak_rss_mb:.0f} MB",
                     flush=True,

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Select,
     String,
     Text,
+    case,
     cast,
     func,
     literal_column,
@@ -96,7 +97,10 @@ async def export_events_csv(
         engine.connect() as lookups,
         aclosing(driver_batches(conn, query, BATCH_SIZE)) as batches,
     ):
-        await lines.learn_everyone(lookups)
+        if since is None and cohort_id is None and cohort_ids is None:
+            # The whole log names nearly every learner: read them all at once. A scoped
+            # export (a trainer's cohorts, recent days) looks up only the ones it meets.
+            await lines.learn_everyone(lookups)
         async for rows in batches:
             await lines.learn(lookups, rows)
             text_, written = lines.format(rows)
@@ -318,8 +322,8 @@ def _utc_seconds(dialect: str) -> ColumnElement[str]:
 
 
 def _free_text() -> Any:
-    """The stored response of an `answered` event's answer (the event keeps no free text)."""
-    return (
+    """The stored response of a free-text answer's event (the event keeps no free text)."""
+    response = (
         select(answers.c.response)
         .select_from(
             answers.join(enrollments, enrollments.c.id == answers.c.enrollment_id).join(
@@ -339,6 +343,9 @@ def _free_text() -> Any:
         .correlate(events)
         .scalar_subquery()
     )
+    # Only free-text answers show it: the subquery runs for those rows alone, not for
+    # every event of the log (the export checks the kind again, in Python, from `detail`).
+    return case((events.c.detail["kind"].as_string() == "free_text", response), else_=null())
 
 
 def not_sandbox() -> ColumnElement[bool]:

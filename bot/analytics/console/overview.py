@@ -118,7 +118,7 @@ async def last_activity(
         .where(
             events.c.cohort_id == cohorts.c.id,
             events.c.occurred_at < until_moment(filters, context),
-            *in_range(events.c.occurred_at, Filters(since=filters.since)),
+            *in_range(events.c.occurred_at, Filters(since=filters.since)),  # `since` only
             course_clause(events.c.course_id, filters),
             event_not_sandbox(),
         )

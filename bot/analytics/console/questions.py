@@ -13,9 +13,10 @@ answers are not a pattern).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, case, func, literal, select
+from sqlalchemy import ColumnElement, Integer, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.analytics.console.common import (
@@ -65,37 +66,74 @@ def answer_value() -> Any:
     return events.c.detail["value"].as_string()
 
 
-def _chose(option: int) -> Any:
-    # "1,3" chose 1 and 3: wrap in commas so option 1 does not match "10" (there is no 10).
-    value = literal(",") + answer_value() + literal(",")
-    true_false = {1: "true", 2: "false"}.get(option)
-    hit = value.like(f"%,{option},%")
-    if true_false is not None:
-        hit = hit | (answer_value() == true_false)
-    return func.sum(case((hit, 1), else_=0))
+@dataclass(slots=True)
+class QuestionCounts:
+    """One question's first attempts: how many, how many right, each option's choosers."""
+
+    n: int = 0
+    right: int = 0
+    options: list[int] = field(default_factory=lambda: [0] * MAX_OPTIONS)
+
+
+def chosen_options(value: str | None) -> list[int]:
+    """The option numbers (1-based) in a normalised answer: "1,3", "2", "true" (1), "false"."""
+    if value in ("true", "false"):
+        return [1 if value == "true" else 2]
+    return [int(part) for part in (value or "").split(",") if part.strip().isdigit()]
+
+
+def right_options(question: object) -> list[int]:
+    """The options a right answer to a graded question chooses."""
+    if isinstance(question, SingleChoice):
+        return [question.answer]
+    if isinstance(question, MultipleSelect):
+        return sorted(question.answers)
+    if isinstance(question, TrueFalse):
+        return [1 if question.answer else 2]
+    return []
 
 
 async def question_rows(
-    conn: AsyncConnection, filters: Filters, scope: Scope
-) -> dict[tuple[str, str, str], Any]:
-    """(course, lesson, question) -> first attempts, right, and how often each option was chosen."""
-    right = events.c.correct.cast(Integer)
+    conn: AsyncConnection, filters: Filters, scope: Scope, context: FigureContext
+) -> dict[tuple[str, str, str], QuestionCounts]:
+    """(course, lesson, question) -> first attempts, right, and how often each option was chosen.
+
+    Counts come from ix_events_stage alone. A right answer chose the right options (the
+    course says which), so only the wrong answers' values are read from the rows.
+    """
+    found: dict[tuple[str, str, str], QuestionCounts] = {}
+    key_columns = (events.c.course_id, events.c.lesson_id, events.c.question_id)
     query = (
-        select(
-            events.c.course_id,
-            events.c.lesson_id,
-            events.c.question_id,
-            func.count().label("n"),
-            func.sum(right).label("right"),
-            *(_chose(option).label(f"option_{option}") for option in range(1, MAX_OPTIONS + 1)),
-        )
+        select(*key_columns, events.c.correct, func.count().label("n"))
         .where(*first_graded_answers(filters, scope))
-        .group_by(events.c.course_id, events.c.lesson_id, events.c.question_id)
+        .group_by(*key_columns, events.c.correct)
     )
-    return {
-        (str(r.course_id), str(r.lesson_id), str(r.question_id)): r
-        for r in await conn.execute(query)
-    }
+    for row in await conn.execute(query):
+        counts = found.setdefault((row.course_id, row.lesson_id, row.question_id), QuestionCounts())
+        counts.n += int(row.n)
+        if row.correct:
+            counts.right += int(row.n)
+    for (course_id, lesson_id, question_id), counts in found.items():
+        course = context.courses.get(course_id)
+        lesson = course.lessons.get(lesson_id) if course is not None else None
+        question = (
+            next((q for q in lesson.questions if q.id == question_id), None) if lesson else None
+        )
+        for option in right_options(question):
+            if 1 <= option <= MAX_OPTIONS:
+                counts.options[option - 1] += counts.right
+    value = answer_value().label("value")
+    wrong = (
+        select(*key_columns, value, func.count().label("n"))
+        .where(*first_graded_answers(filters, scope), events.c.correct.is_(False))
+        .group_by(*key_columns, value)
+    )
+    for row in await conn.execute(wrong):
+        counts = found.setdefault((row.course_id, row.lesson_id, row.question_id), QuestionCounts())
+        for option in chosen_options(row.value):
+            if 1 <= option <= MAX_OPTIONS:
+                counts.options[option - 1] += int(row.n)
+    return found
 
 
 async def discrimination(
@@ -103,38 +141,31 @@ async def discrimination(
 ) -> dict[tuple[str, str, str], float | None]:
     """(course, lesson, question) -> corrected point-biserial r against the rest of the score."""
     right = events.c.correct.cast(Integer)
-    totals = (
-        select(
-            events.c.learner_key,
-            events.c.course_id,
-            func.sum(right).label("total"),
-        )
-        .where(*first_graded_answers(filters, scope))
-        .group_by(events.c.learner_key, events.c.course_id)
-        .subquery()
-    )
-    rest = totals.c.total - right
-    query = (
+    # Each answer with its learner's score on the course (a window, not a join back: the
+    # join made PostgreSQL loop over the learners' totals once per answer).
+    total = func.sum(right).over(partition_by=(events.c.learner_key, events.c.course_id))
+    scored = (
         select(
             events.c.course_id,
             events.c.lesson_id,
             events.c.question_id,
-            func.count().label("n"),
-            func.sum(right).label("sx"),
-            func.sum(rest).label("sy"),
-            func.sum(rest * rest).label("syy"),
-            func.sum(right * rest).label("sxy"),
-        )
-        .select_from(
-            events.join(
-                totals,
-                (totals.c.learner_key == events.c.learner_key)
-                & (totals.c.course_id == events.c.course_id),
-            )
+            right.label("x"),
+            total.label("total"),
         )
         .where(*first_graded_answers(filters, scope))
-        .group_by(events.c.course_id, events.c.lesson_id, events.c.question_id)
+        .subquery()
     )
+    rest = scored.c.total - scored.c.x
+    query = select(
+        scored.c.course_id,
+        scored.c.lesson_id,
+        scored.c.question_id,
+        func.count().label("n"),
+        func.sum(scored.c.x).label("sx"),
+        func.sum(rest).label("sy"),
+        func.sum(rest * rest).label("syy"),
+        func.sum(scored.c.x * rest).label("sxy"),
+    ).group_by(scored.c.course_id, scored.c.lesson_id, scored.c.question_id)
     found: dict[tuple[str, str, str], float | None] = {}
     for row in await conn.execute(query):
         sx = float(row.sx or 0)
@@ -148,7 +179,7 @@ async def questions(
     conn: AsyncConnection, filters: Filters, scope: Scope, context: FigureContext
 ) -> Sequence[Figure]:
     """Per graded question in course order: facility, discrimination, options chosen; flags."""
-    found = await question_rows(conn, filters, scope)
+    found = await question_rows(conn, filters, scope, context)
     indexes = await discrimination(conn, filters, scope)
     courses = courses_of(context, filters)
     order = lesson_order(courses)
@@ -165,12 +196,12 @@ async def questions(
     rows: list[list[Cell]] = []
     flagged: set[int] = set()
     for key in keys:
-        row = found[key]
-        n, right = int(row.n), int(row.right or 0)
+        counts = found[key]
+        n, right = counts.n, counts.right
         facility = share(right, n)
         if facility is not None and facility < FLAG_BELOW and n >= MIN_GROUP_SIZE:
             flagged.add(len(rows))
-        options = [int(getattr(row, f"option_{o}") or 0) for o in range(1, MAX_OPTIONS + 1)]
+        options = counts.options
         cells: list[Cell] = [key[0], key[1], key[2], prompts.get(key, ""), n, right, facility]
         rows.append([*cells, indexes.get(key), *options])
     return (

@@ -202,16 +202,27 @@ def _add(
         apply(groups.setdefault("" if value is None else str(value), _Group()), row)
 
 
+_GAIN_SUMS = (
+    "paired",
+    "pre_sum",
+    "post_sum",
+    "gain_sum",
+    "gain_squares",
+    "rated",
+    "pre_rating_sum",
+    "post_rating_sum",
+    "lift_sum",
+    "lift_squares",
+)
+
+
 def _gain_into(key: str) -> Callable[[_Group, Any], None]:
+    """Add a cell's gain sums (of course number `key`) into a group's."""
+
     def apply(group: _Group, row: Any) -> None:
-        for name in ("paired", "pre_sum", "post_sum", "gain_sum", "gain_squares"):
-            group.gains[f"{key}:{name}"] = group.gains.get(f"{key}:{name}", 0.0) + float(
-                getattr(row, name) or 0
-            )
-        for name in ("rated", "pre_rating_sum", "post_rating_sum", "lift_sum", "lift_squares"):
-            group.gains[f"{key}:{name}"] = group.gains.get(f"{key}:{name}", 0.0) + float(
-                getattr(row, name) or 0
-            )
+        for name in _GAIN_SUMS:
+            total = f"{key}:{name}"
+            group.gains[total] = group.gains.get(total, 0.0) + float(getattr(row, name) or 0)
 
     return apply
 

@@ -59,6 +59,8 @@ _VERBS = {
     EventType.PROFILE_UPDATED: v.PREFERRED,
     EventType.DATA_DELETED: v.ERASED,
 }
+# Pseudonyms (an HMAC each) and registrations (a SHA-1 each) are kept for this many learners.
+CACHED_LEARNERS = 100_000
 _LESSON_TYPES = {"lesson": v.LESSON, "assessment": v.ASSESSMENT, "survey": v.SURVEY}
 
 
@@ -81,6 +83,7 @@ class StatementMapper:
         # Activities are the same in every statement that names them: built once. Statements
         # share these dicts, so a caller must not change a statement's nested parts.
         self._activities: dict[tuple[str, ...], dict[str, Any]] = {}
+        self._registrations: dict[tuple[str, int], str] = {}
 
     def statement_id(self, event_id: int) -> str:
         """The id of an event's statement (UUID v5 of the event id)."""
@@ -111,9 +114,18 @@ class StatementMapper:
         if actor is None:
             name = pseudonym(self.secret_key, learner_key)
             actor = {"objectType": "Agent", "account": {"homePage": self.home, "name": name}}
-            if len(self._actors) < 100_000:
+            if len(self._actors) < CACHED_LEARNERS:
                 self._actors[learner_key] = actor
         return actor
+
+    def _registration(self, learner_key: str, cohort_id: int) -> str:
+        key = (learner_key, cohort_id)
+        found = self._registrations.get(key)
+        if found is None:
+            found = v.registration(self.namespace, learner_key, cohort_id)
+            if len(self._registrations) < CACHED_LEARNERS:
+                self._registrations[key] = found
+        return found
 
     # Activities -------------------------------------------------------------------------
 
@@ -217,9 +229,7 @@ class StatementMapper:
     def _context(self, kind: EventType, event: EventRecord) -> dict[str, Any]:
         context: dict[str, Any] = {"platform": "learnbot"}
         if event.cohort_id is not None:
-            context["registration"] = v.registration(
-                self.namespace, event.learner_key, event.cohort_id
-            )
+            context["registration"] = self._registration(event.learner_key, event.cohort_id)
         grouping = []
         if event.course_id and (kind in _LESSON_EVENTS or kind is EventType.ANSWERED):
             grouping.append(self.course(event.course_id))
