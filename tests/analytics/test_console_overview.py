@@ -94,3 +94,19 @@ async def test_the_funnel_of_all_cohorts_adds_south(console: Console) -> None:
         (found,) = await funnel(conn, Filters(), console.admin, console.context)
     ucd = next(row for row in table(found) if row["lesson"] == "user-centred-design")
     assert (ucd["delivered"], ucd["answered"], ucd["completed"]) == (17, 12, 12)
+
+
+async def test_the_funnel_counts_what_happened_in_the_range(console: Console) -> None:
+    # The pre-assessment went out on day 1 (30 days ago), user-centred-design on day 3.
+    first_day = (NOW - timedelta(days=30)).date()
+    async with console.engine.connect() as conn:
+        (found,) = await funnel(
+            conn, Filters(since=first_day, until=first_day), console.tom, console.context
+        )
+        (other_course,) = await funnel(
+            conn, Filters(course_id="no-such-course"), console.admin, console.context
+        )
+    rows = {row["lesson"]: row for row in table(found)}
+    assert rows["pre-assessment"]["delivered"] == 16
+    assert rows["user-centred-design"]["delivered"] == 0
+    assert other_course.rows == ()
