@@ -11,8 +11,10 @@ order (enrolled, language and profile choices, lesson deliveries, answers with t
 values, lesson and course completions, stops, pauses, deletions), the answers, the
 outbox (lessons, reminders, replies; sent, delivered, read or failed) and the lesson
 completions. Rows go in with large executemany batches. With the defaults: 100,000
-learners, 1,000,000 events, about 150,000 enrollments, 600,000 answers and 400,000
-deliveries; the counts are printed at the end.
+learners, exactly 1,000,000 events, 149,234 enrollments, 490,425 answers and 408,497
+deliveries, in about 2 minutes on SQLite (each table's time is logged, the counts printed).
+The budget of events, not a target per table, decides the rest: with 1.5 enrollments per
+learner, joining, deliveries and completions take half the log.
 
 Reuse from another benchmark:
 

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 async def driver_batches(
     conn: AsyncConnection, query: Select[Any], size: int
 ) -> AsyncGenerator[Sequence[Sequence[Any]], None]:
-    """Yield `query`'s rows `size` at a time; the next batch is fetched while one is used.
+    """Yield `query`'s rows `size` at a time (on PostgreSQL, the next batch is prefetched).
 
     Use it under `contextlib.aclosing` so that a consumer stopping early closes the cursor.
     """
@@ -39,7 +39,10 @@ async def driver_batches(
     if conn.dialect.name == "sqlite":
         cursor = await driver.execute(compiled.string, values)
         try:
-            async for rows in _prefetched(lambda: cursor.fetchmany(size)):
+            # Batch by batch, no prefetch: aiosqlite's thread builds the rows' Python objects
+            # under the GIL, so fetching while the caller works only made both wait (1M
+            # events: 7.0 s against 7.8 s, medians of 5 alternated runs).
+            while rows := await cursor.fetchmany(size):
                 yield rows
         finally:
             await cursor.close()
@@ -50,6 +53,8 @@ async def driver_batches(
             if not driver.is_in_transaction():
                 await stack.enter_async_context(driver.transaction(readonly=True))
             cursor = await driver.cursor(compiled.string, *values)
+            # The server reads the next batch while the caller works on this one (1M
+            # events: 3.5-3.8 s against 5.6-8.2 s without, on a loaded machine).
             async for rows in _prefetched(lambda: cursor.fetch(size)):
                 yield rows
     else:
@@ -61,8 +66,8 @@ async def _prefetched(fetch: Any) -> AsyncIterator[Sequence[Sequence[Any]]]:
     try:
         while rows := await pending:
             pending = asyncio.ensure_future(fetch())
-            # One turn of the loop hands the fetch to the driver (aiosqlite's thread, or
-            # asyncpg's request to the server), which then runs while this batch is used.
+            # One turn of the loop sends asyncpg's request: the server then works while
+            # this batch is used.
             await asyncio.sleep(0)
             yield rows
     finally:
