@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -41,6 +41,23 @@ async def _cohort(console: Console, reader: Reader, cohort_id: str) -> CohortInf
             return await cohort_for(conn, reader.user, cohort_id)
     except (CohortError, RoleError):
         return None
+
+
+async def _cohort_form(
+    console: Console, request: Request, **limits: int
+) -> tuple[Reader, CohortInfo, FormData] | Response:
+    """A signed-in reader's checked form (CSRF, size) posted to one of their cohorts, or the
+    response that refuses it (sign-in, 404, 403, 413)."""
+    found = await _signed_in(console, request)
+    if isinstance(found, Response):
+        return found
+    cohort = await _cohort(console, found, request.path_params["cohort"])
+    if cohort is None:
+        return console.not_found(found, request)
+    form = await console.checked_form(request, found, **limits)
+    if isinstance(form, Response):
+        return form
+    return found, cohort, form
 
 
 def _lessons(console: Console, cohort: CohortInfo) -> list[tuple[str, str]]:
@@ -95,16 +112,10 @@ async def cohort_page(
 
 async def change_status(console: Console, request: Request) -> Response:
     """POST /console/cohorts/<id>/status: pause or resume the cohort."""
-    found = await _signed_in(console, request)
-    if isinstance(found, Response):
-        return found
-    reader = found
-    cohort = await _cohort(console, reader, request.path_params["cohort"])
-    if cohort is None:
-        return console.not_found(reader, request)
-    form = await console.checked_form(request, reader)
-    if isinstance(form, Response):
-        return form
+    posted = await _cohort_form(console, request)
+    if isinstance(posted, Response):
+        return posted
+    reader, cohort, form = posted
     wanted = str(form.get("status", ""))
     if wanted not in ("active", "paused"):
         return console.error(
@@ -117,16 +128,10 @@ async def change_status(console: Console, request: Request) -> Response:
 
 async def start(console: Console, request: Request) -> Response:
     """POST /console/cohorts/<id>/push: push a lesson now or at a time, then show progress."""
-    found = await _signed_in(console, request)
-    if isinstance(found, Response):
-        return found
-    reader = found
-    cohort = await _cohort(console, reader, request.path_params["cohort"])
-    if cohort is None:
-        return console.not_found(reader, request)
-    form = await console.checked_form(request, reader)
-    if isinstance(form, Response):
-        return form
+    posted = await _cohort_form(console, request)
+    if isinstance(posted, Response):
+        return posted
+    reader, cohort, form = posted
     assert reader.user is not None
     lesson_id = str(form.get("lesson", ""))
     at = str(form.get("at", "")).strip().replace("T", " ")
@@ -233,18 +238,10 @@ async def _parsed(upload: UploadFile, region: str | None) -> importer.ParsedCsv 
 
 async def import_csv(console: Console, request: Request) -> Response:
     """POST /console/cohorts/<id>/import: enrol learners from a CSV, as `cohort import` does."""
-    found = await _signed_in(console, request)
-    if isinstance(found, Response):
-        return found
-    reader = found
-    cohort = await _cohort(console, reader, request.path_params["cohort"])
-    if cohort is None:
-        return console.not_found(reader, request)
-    form = await console.checked_form(
-        request, reader, limit=MAX_CSV_BYTES + MAX_FORM_BYTES, files=1
-    )
-    if isinstance(form, Response):
-        return form
+    posted = await _cohort_form(console, request, limit=MAX_CSV_BYTES + MAX_FORM_BYTES, files=1)
+    if isinstance(posted, Response):
+        return posted
+    reader, cohort, form = posted
     upload = form.get("file")
     ui = reader.ui
     if not isinstance(upload, UploadFile) or not upload.filename:
@@ -306,16 +303,10 @@ async def import_csv(console: Console, request: Request) -> Response:
 
 async def requeue_failed(console: Console, request: Request) -> Response:
     """POST /console/cohorts/<id>/requeue: send failed deliveries again (one, or all)."""
-    found = await _signed_in(console, request)
-    if isinstance(found, Response):
-        return found
-    reader = found
-    cohort = await _cohort(console, reader, request.path_params["cohort"])
-    if cohort is None:
-        return console.not_found(reader, request)
-    form = await console.checked_form(request, reader)
-    if isinstance(form, Response):
-        return form
+    posted = await _cohort_form(console, request)
+    if isinstance(posted, Response):
+        return posted
+    reader, cohort, form = posted
     assert reader.user is not None
     chosen = str(form.get("delivery", "all"))
     ids = None if chosen == "all" else [int(chosen)] if chosen.isdigit() else []
