@@ -54,6 +54,16 @@ TRANSFERRED = """() => performance.getEntriesByType("navigation")
     .reduce((total, entry) => total + entry.transferSize, 0)"""
 
 
+async def serious_violations(axe: Any, page: Any) -> list[tuple[str, str, list[Any]]]:
+    """axe-core's serious and critical violations on the page as it is: (rule, impact, nodes)."""
+    results = await axe.run(page)
+    return [
+        (violation["id"], violation["impact"], [node["target"] for node in violation["nodes"]])
+        for violation in results.response["violations"]
+        if violation["impact"] in ("serious", "critical")
+    ]
+
+
 class Served:
     """The console served on a loopback port, its store, and one browser."""
 
@@ -83,13 +93,7 @@ class Served:
         if SCREENSHOTS and screenshot:
             Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=str(Path(SCREENSHOTS) / f"{screenshot}.png"), full_page=True)
-        results = await self.axe.run(page)
-        bad = [
-            (violation["id"], violation["impact"], [node["target"] for node in violation["nodes"]])
-            for violation in results.response["violations"]
-            if violation["impact"] in ("serious", "critical")
-        ]
-        assert bad == [], f"{page.url}: {bad}"
+        assert await serious_violations(self.axe, page) == [], page.url
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")

@@ -28,7 +28,7 @@ from bot.config import Settings
 from bot.runtime import build_runtime
 from bot.store.tables import cohorts, enrollments, learners, users
 from bot.trainers.passwords import set_password
-from tests.web.console.test_console_browser import PAGE_BUDGET, TRANSFERRED
+from tests.web.console.test_console_browser import PAGE_BUDGET, TRANSFERRED, serious_violations
 from tests.web.test_sandbox_browser import CHROMIUM, CHROMIUM_ARGS, free_port
 
 playwright_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
@@ -75,13 +75,7 @@ class World:
         if SCREENSHOTS and shot:
             Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=str(Path(SCREENSHOTS) / f"{shot}.png"), full_page=True)
-        results = await self.axe.run(page)
-        bad = [
-            (violation["id"], violation["impact"], [node["target"] for node in violation["nodes"]])
-            for violation in results.response["violations"]
-            if violation["impact"] in ("serious", "critical")
-        ]
-        assert bad == [], f"{path}: {bad}"
+        assert await serious_violations(self.axe, page) == [], path
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
