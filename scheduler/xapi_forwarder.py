@@ -65,6 +65,12 @@ class ForwardingStats:
     batches: list[int] = field(default_factory=list)
 
 
+def _retrieved(task: asyncio.Task[Any]) -> None:
+    """Take a dropped read-ahead's error, so asyncio does not report it as never retrieved."""
+    if not task.cancelled():
+        task.exception()
+
+
 def holder_id() -> str:
     """This process, as lease holder: host, pid and a random part."""
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -182,23 +188,27 @@ class XapiForwarder:
         # Read and map the next batch while this one is on the wire: the LRS's time is the
         # forwarder's only wait.
         reading = asyncio.create_task(self._prepare(last))
+        reading.add_done_callback(_retrieved)
         try:
             parked = prepared.parked + await self._deliver(prepared.batch)
+            self._lrs_recovered()
+            done = utcnow()
+            async with self.engine.begin() as conn:
+                await xapi_state.park(conn, parked, done)
+                held = await xapi_state.advance(
+                    conn, CURSOR, self.holder, (cursor, last), done, lease_until=done + self.lease
+                )
         except BaseException:
-            reading.cancel()
+            reading.cancel()  # the batch goes again at the next pass; so does its read-ahead
             raise
-        self._lrs_recovered()
-        done = utcnow()
-        async with self.engine.begin() as conn:
-            await xapi_state.park(conn, parked, done)
-            held = await xapi_state.advance(
-                conn, CURSOR, self.holder, (cursor, last), done, lease_until=done + self.lease
-            )
         self._held(last if held else None)
-        try:
-            self._ahead = await reading if held else None
-        except Exception:  # read again at the next pass
-            self._ahead = None
+        if not held:  # a backfill moved the cursor, or another process took the lease
+            reading.cancel()
+        else:
+            try:
+                self._ahead = await reading
+            except Exception:  # read again at the next pass
+                self._ahead = None
         self.stats.parked += len(parked)
         self.stats.batches.append(len(prepared.rows))
         return len(prepared.rows)
