@@ -15,6 +15,7 @@ from bot.store.tables import events, xapi_cursor, xapi_parked
 
 CURSOR = "lrs"  # the one LRS we forward to; a row per LRS if there are ever more
 
+
 async def events_after(conn: AsyncConnection, after_id: int, limit: int) -> list[EventRecord]:
     """Up to `limit` events with an id above `after_id`, in id order."""
     query = select(events).where(events.c.id > after_id).order_by(events.c.id).limit(limit)
@@ -96,9 +97,7 @@ class ForwardingStatus:
 
 async def forwarding_status(conn: AsyncConnection, *, parked_limit: int = 50) -> ForwardingStatus:
     """The forwarder's cursor against the log, and the parked statements (newest first)."""
-    cursor = (
-        await conn.execute(select(xapi_cursor).where(xapi_cursor.c.name == CURSOR))
-    ).first()
+    cursor = (await conn.execute(select(xapi_cursor).where(xapi_cursor.c.name == CURSOR))).first()
     last = int(cursor.last_event_id) if cursor is not None else 0
     newest = int(await conn.scalar(select(func.coalesce(func.max(events.c.id), 0))) or 0)
     parked_ids = select(xapi_parked.c.event_id)
