@@ -31,7 +31,7 @@ async def _signed_in(console: Console, request: Request) -> Reader | Response:
     return console.to_sign_in(request) if reader.user is None else reader
 
 
-async def _cohort(console: Console, reader: Reader, cohort_id: str) -> CohortInfo | None:
+async def readers_cohort(console: Console, reader: Reader, cohort_id: str) -> CohortInfo | None:
     """The cohort if the reader may act on it; None (a 404) otherwise."""
     assert reader.user is not None
     if not cohort_id.isdigit():
@@ -51,7 +51,7 @@ async def _cohort_form(
     found = await _signed_in(console, request)
     if isinstance(found, Response):
         return found
-    cohort = await _cohort(console, found, request.path_params["cohort"])
+    cohort = await readers_cohort(console, found, request.path_params["cohort"])
     if cohort is None:
         return console.not_found(found, request)
     form = await console.checked_form(request, found, **limits)
@@ -88,7 +88,7 @@ async def cohort_page(
             return found
         reader = found
     if cohort is None:
-        cohort = await _cohort(console, reader, request.path_params["cohort"])
+        cohort = await readers_cohort(console, reader, request.path_params["cohort"])
         if cohort is None:
             return console.not_found(reader, request)
     assert reader.user is not None

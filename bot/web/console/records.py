@@ -9,7 +9,7 @@ from bot.analytics.console.report import cohort_report
 from bot.analytics.console.timeline import learner_timeline
 from bot.analytics.figures import FigureContext, Filters
 from bot.store.db import utcnow
-from bot.web.console.actions import _cohort
+from bot.web.console.actions import readers_cohort
 from bot.web.console.app import Console
 from bot.web.console.filters import FilterError, parse_filters
 from bot.web.console.render import figure_view
@@ -58,7 +58,7 @@ async def report_page(console: Console, request: Request) -> Response:
     reader = await console.reader(request)
     if reader.user is None:
         return console.to_sign_in(request)
-    cohort = await _cohort(console, reader, request.path_params["cohort"])
+    cohort = await readers_cohort(console, reader, request.path_params["cohort"])
     if cohort is None:
         return console.not_found(reader, request)
     params = {name: request.query_params.get(name, "") for name in ("since", "until", "course")}
