@@ -1,4 +1,5 @@
-"""APScheduler wiring: interval jobs (plan, reminders, housekeeping), dispatcher, xAPI forwarder.
+"""APScheduler wiring: interval jobs (plan, reminders, rollups, housekeeping), dispatcher, xAPI
+forwarder.
 
 Schedule state lives in our tables, never in APScheduler's job store, so every `learnbot
 serve` process runs the same jobs: planning is idempotent (the outbox's unique key), and
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.store import rollups
 from bot.store.availability import StoreOutage, unavailable_reason
 from bot.store.db import utcnow
 from bot.store.inbound import prune_processed
@@ -31,11 +33,13 @@ T = TypeVar("T")
 PLAN_EVERY = timedelta(minutes=1)
 REMINDERS_EVERY = timedelta(minutes=5)
 HOUSEKEEPING_EVERY = timedelta(hours=1)
+# The console folds before it reads; folding often keeps what it has left to fold small.
+ROLLUPS_EVERY = timedelta(seconds=15)
 KEEP_INBOUND = timedelta(days=7)  # providers retry for hours, not weeks
 
 
 class SchedulerApp:
-    """The plan, reminders and housekeeping jobs, and the dispatcher loops, of one process."""
+    """The plan, reminders, rollups and housekeeping jobs, and the dispatcher loops, of a process."""
 
     def __init__(
         self,
@@ -47,6 +51,7 @@ class SchedulerApp:
         plan_every: timedelta = PLAN_EVERY,
         reminders_every: timedelta = REMINDERS_EVERY,
         housekeeping_every: timedelta = HOUSEKEEPING_EVERY,
+        rollups_every: timedelta = ROLLUPS_EVERY,
         keep_inbound: timedelta = KEEP_INBOUND,
         forwarder: XapiForwarder | None = None,
     ) -> None:
@@ -59,6 +64,7 @@ class SchedulerApp:
             "plan": plan_every,
             "reminders": reminders_every,
             "housekeeping": housekeeping_every,
+            "rollups": rollups_every,
         }
         self._scheduler: AsyncIOScheduler | None = None
         # While the store refuses writes, each job skips its runs with a growing backoff
@@ -78,6 +84,7 @@ class SchedulerApp:
             "plan": self.plan,
             "reminders": self.remind,
             "housekeeping": self.housekeep,
+            "rollups": self.fold_rollups,
         }
         for name, job in jobs.items():
             scheduler.add_job(
@@ -162,6 +169,10 @@ class SchedulerApp:
         )
         if done:
             self.dispatcher.wake()
+
+    async def fold_rollups(self) -> None:
+        """Fold the event log's new events into the console's rollups."""
+        await self._guarded("rollups", lambda: rollups.fold(self.engine, utcnow()))
 
     async def housekeep(self) -> None:
         """Forget provider update ids older than `keep_inbound`."""

@@ -332,3 +332,81 @@ xapi_parked = Table(
     Column("reason", Text, nullable=False),
     Column("parked_at", Timestamp, nullable=False),
 )
+
+# Console rollups, folded from the event log by bot.store.rollups, behind it by at most what
+# arrived since the last fold (the console folds before it reads). Folded, not kept on write:
+# the dialogue's turn pays nothing for them. A cohort id of None: events outside any cohort.
+rollup_cursor = Table(
+    "rollup_cursor",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("last_event_id", BigInteger, nullable=False, server_default="0"),
+    Column("folded_at", Timestamp, nullable=True),
+)
+
+# Per cohort, graded question and UTC day: first attempts, how many right, each option's count.
+question_days = Table(
+    "question_days",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("course_id", String(64), nullable=False),
+    Column("lesson_id", String(64), nullable=False),
+    Column("question_id", String(64), nullable=False),
+    Column("cohort_id", Id, nullable=True),
+    Column("day", Date, nullable=False),
+    Column("answered", Integer, nullable=False),
+    Column("right_first", Integer, nullable=False),
+    *(Column(f"option_{n}", Integer, nullable=False) for n in range(1, 6)),
+    Index("ix_question_days_key", "course_id", "lesson_id", "question_id", "cohort_id", "day"),
+    Index("ix_question_days_day", "day"),
+)
+
+# Per cohort and graded question, over its learners' first attempts: the sums the corrected
+# point-biserial needs, x being right on the item and t the learner's score on the course.
+question_sums = Table(
+    "question_sums",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("course_id", String(64), nullable=False),
+    Column("lesson_id", String(64), nullable=False),
+    Column("question_id", String(64), nullable=False),
+    Column("cohort_id", Id, nullable=True),
+    Column("n", BigInteger, nullable=False),
+    Column("sx", BigInteger, nullable=False),
+    Column("st", BigInteger, nullable=False),
+    Column("stt", BigInteger, nullable=False),
+    Column("sxt", BigInteger, nullable=False),
+    Index("ix_question_sums_key", "course_id", "lesson_id", "question_id", "cohort_id"),
+)
+
+# Per learner, cohort and course: first attempts at graded questions and how many were right,
+# with the learner's attributes copied in (refreshed on each of their events), so the Who
+# page groups this table alone instead of joining every learner.
+learner_scores = Table(
+    "learner_scores",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("learner_key", String(36), nullable=False),
+    Column("cohort_id", Id, nullable=True),
+    Column("course_id", String(64), nullable=False),
+    Column("answered", Integer, nullable=False),
+    Column("right_first", Integer, nullable=False),
+    Column("profile_gender", String(20), nullable=True),
+    Column("profile_role", String(40), nullable=True),
+    Column("profile_country", String(2), nullable=True),
+    Column("locale", String(20), nullable=True),
+    Column("channel", String(20), nullable=False),
+    Index("ix_learner_scores_key", "learner_key", "cohort_id", "course_id"),
+    Index(
+        "ix_learner_scores_cube",
+        "cohort_id",
+        "course_id",
+        "profile_gender",
+        "profile_role",
+        "profile_country",
+        "locale",
+        "channel",
+        "answered",
+        "right_first",
+    ),
+)

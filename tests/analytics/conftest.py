@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.analytics.figures import FigureContext, Scope
 from bot.lessons.loader import LoadedCourse, load_courses
-from bot.store import migrate
+from bot.store import migrate, rollups
 from bot.store.db import create_engine
 from tests.analytics.console_world import NOW, PRICES, SECRET, World, build_world
 from tests.conftest import _postgres_database
@@ -75,6 +75,7 @@ async def _filled(url: str, courses: dict[str, LoadedCourse]) -> AsyncIterator[C
     try:
         async with engine.begin() as conn:
             world = await build_world(conn)
+        await rollups.fold(engine, NOW)
         yield Console(
             engine=engine,
             world=world,

@@ -42,9 +42,9 @@ from bot.analytics.figures import (
 )
 from bot.domain import EventType
 from bot.lessons.models import MultipleSelect, SingleChoice, TrueFalse
-from bot.store.tables import events
+from bot.store.rollups import MAX_OPTIONS
+from bot.store.tables import events, question_days, question_sums
 
-MAX_OPTIONS = 5  # the lesson format allows 2 to 5 options
 FLAG_BELOW = 0.5
 
 
@@ -75,71 +75,86 @@ class QuestionCounts:
     options: list[int] = field(default_factory=lambda: [0] * MAX_OPTIONS)
 
 
-def chosen_options(value: str | None) -> list[int]:
-    """The option numbers (1-based) in a normalised answer: "1,3", "2", "true" (1), "false"."""
-    if value in ("true", "false"):
-        return [1 if value == "true" else 2]
-    return [int(part) for part in (value or "").split(",") if part.strip().isdigit()]
-
-
-def right_options(question: object) -> list[int]:
-    """The options a right answer to a graded question chooses."""
-    if isinstance(question, SingleChoice):
-        return [question.answer]
-    if isinstance(question, MultipleSelect):
-        return sorted(question.answers)
-    if isinstance(question, TrueFalse):
-        return [1 if question.answer else 2]
-    return []
+def _rollup_scope(table: Any, filters: Filters, scope: Scope) -> list[ColumnElement[bool]]:
+    return [
+        cohort_clause(table.c.cohort_id, filters, scope),
+        course_clause(table.c.course_id, filters),
+    ]
 
 
 async def question_rows(
-    conn: AsyncConnection, filters: Filters, scope: Scope, context: FigureContext
+    conn: AsyncConnection, filters: Filters, scope: Scope
 ) -> dict[tuple[str, str, str], QuestionCounts]:
     """(course, lesson, question) -> first attempts, right, and how often each option was chosen.
 
-    Counts come from ix_events_stage alone. A right answer chose the right options (the
-    course says which), so only the wrong answers' values are read from the rows.
+    From the per-day rollup: the filters' dates are whole UTC days, as its rows are.
     """
-    found: dict[tuple[str, str, str], QuestionCounts] = {}
-    key_columns = (events.c.course_id, events.c.lesson_id, events.c.question_id)
+    t = question_days.c
+    key_columns = (t.course_id, t.lesson_id, t.question_id)
+    options = [func.sum(t[f"option_{n}"]) for n in range(1, MAX_OPTIONS + 1)]
+    days = []
+    if filters.since is not None:
+        days.append(t.day >= filters.since)
+    if filters.until is not None:
+        days.append(t.day <= filters.until)
     query = (
-        select(*key_columns, events.c.correct, func.count().label("n"))
-        .where(*first_graded_answers(filters, scope))
-        .group_by(*key_columns, events.c.correct)
-    )
-    for row in await conn.execute(query):
-        counts = found.setdefault((row.course_id, row.lesson_id, row.question_id), QuestionCounts())
-        counts.n += int(row.n)
-        if row.correct:
-            counts.right += int(row.n)
-    for (course_id, lesson_id, question_id), counts in found.items():
-        course = context.courses.get(course_id)
-        lesson = course.lessons.get(lesson_id) if course is not None else None
-        question = (
-            next((q for q in lesson.questions if q.id == question_id), None) if lesson else None
+        select(
+            *key_columns,
+            func.sum(t.answered).label("n"),
+            func.sum(t.right_first).label("right"),
+            *options,
         )
-        for option in right_options(question):
-            if 1 <= option <= MAX_OPTIONS:
-                counts.options[option - 1] += counts.right
-    value = answer_value().label("value")
-    wrong = (
-        select(*key_columns, value, func.count().label("n"))
-        .where(*first_graded_answers(filters, scope), events.c.correct.is_(False))
-        .group_by(*key_columns, value)
+        .where(*_rollup_scope(question_days, filters, scope), *days)
+        .group_by(*key_columns)
     )
-    for row in await conn.execute(wrong):
-        counts = found.setdefault((row.course_id, row.lesson_id, row.question_id), QuestionCounts())
-        for option in chosen_options(row.value):
-            if 1 <= option <= MAX_OPTIONS:
-                counts.options[option - 1] += int(row.n)
+    found: dict[tuple[str, str, str], QuestionCounts] = {}
+    for row in await conn.execute(query):
+        found[(row.course_id, row.lesson_id, row.question_id)] = QuestionCounts(
+            n=int(row.n or 0),
+            right=int(row.right or 0),
+            options=[int(count or 0) for count in row[5:]],
+        )
     return found
 
 
 async def discrimination(
     conn: AsyncConnection, filters: Filters, scope: Scope
 ) -> dict[tuple[str, str, str], float | None]:
-    """(course, lesson, question) -> corrected point-biserial r against the rest of the score."""
+    """(course, lesson, question) -> corrected point-biserial r against the rest of the score.
+
+    Over every date, from the rollup of score sums; with a date range, from the log (the
+    scores then count only the first attempts in the range).
+    """
+    if filters.since is not None or filters.until is not None:
+        return await discrimination_in_range(conn, filters, scope)
+    t = question_sums.c
+    key_columns = (t.course_id, t.lesson_id, t.question_id)
+    query = (
+        select(
+            *key_columns,
+            *(func.sum(t[name]).label(name) for name in ("n", "sx", "st", "stt", "sxt")),
+        )
+        .where(*_rollup_scope(question_sums, filters, scope))
+        .group_by(*key_columns)
+    )
+    found: dict[tuple[str, str, str], float | None] = {}
+    for row in await conn.execute(query):
+        n, sx = float(row.n or 0), float(row.sx or 0)
+        if not n:
+            continue
+        # rest = t - x, and x * x = x: the sums of the rest follow from those of t.
+        st, stt, sxt = float(row.st or 0), float(row.stt or 0), float(row.sxt or 0)
+        sy, syy, sxy = st - sx, stt - 2 * sxt + sx, sxt - sx
+        found[(str(row.course_id), str(row.lesson_id), str(row.question_id))] = correlation(
+            n, sx, sy, sx, syy, sxy
+        )
+    return found
+
+
+async def discrimination_in_range(
+    conn: AsyncConnection, filters: Filters, scope: Scope
+) -> dict[tuple[str, str, str], float | None]:
+    """`discrimination` from the log itself, each learner scored on their answers in range."""
     right = events.c.correct.cast(Integer)
     # Each answer with its learner's score on the course (a window, not a join back: the
     # join made PostgreSQL loop over the learners' totals once per answer).
@@ -179,7 +194,7 @@ async def questions(
     conn: AsyncConnection, filters: Filters, scope: Scope, context: FigureContext
 ) -> Sequence[Figure]:
     """Per graded question in course order: facility, discrimination, options chosen; flags."""
-    found = await question_rows(conn, filters, scope, context)
+    found = await question_rows(conn, filters, scope)
     indexes = await discrimination(conn, filters, scope)
     courses = courses_of(context, filters)
     order = lesson_order(courses)

@@ -42,7 +42,7 @@ from bot.analytics.figures import (
     Scope,
     figure,
 )
-from bot.store.tables import enrollments, events, learners, lesson_completions
+from bot.store.tables import enrollments, events, learner_scores, learners, lesson_completions
 
 # (key, title, learners column): the attributes a learner is grouped by.
 DIMENSIONS = (
@@ -149,6 +149,23 @@ async def active_cube(
 
 async def answers_cube(conn: AsyncConnection, filters: Filters, scope: Scope) -> Cube:
     """Per cell: first attempts at graded questions, and how many were right."""
+    if filters.since is None and filters.until is None:
+        # Every date: the per-learner rollup, which carries the learners' attributes.
+        t = learner_scores.c
+        cells = [t[column.name] for column in _ATTRIBUTES]
+        rolled = (
+            select(
+                *cells,
+                func.sum(t.answered).label("answers"),
+                func.sum(t.right_first).label("right"),
+            )
+            .where(
+                cohort_clause(t.cohort_id, filters, scope),
+                course_clause(t.course_id, filters),
+            )
+            .group_by(*cells)
+        )
+        return await _cube(conn, rolled)
     if scope.cohort_ids is not None or filters.cohort_id is not None:
         # A few cohorts: their answers (ix_events_cohort) joined to learners one by one.
         joined = (

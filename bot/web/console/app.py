@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -18,6 +19,9 @@ from bot.analytics.figures import Page, Scope
 from bot.config import Settings
 from bot.i18n import SHIPPED_LOCALES, UiCatalogs, is_rtl, language_name
 from bot.lessons.loader import LoadedCourse
+from bot.store import rollups
+from bot.store.availability import unavailable_reason
+from bot.store.db import utcnow
 from bot.trainers.cohorts import cohort_ids_for
 from bot.trainers.passwords import current_hash
 from bot.trainers.roles import UserRecord, user_by_id
@@ -28,6 +32,8 @@ from bot.web.console.sessions import Session, SessionCookies, fingerprint
 from bot.web.console.throttle import SignInThrottle
 from bot.web.limits import BodyRefused, declared_length
 from bot.web.locale import negotiate
+
+log = logging.getLogger(__name__)
 
 TEMPLATES = Path(str(resources.files("bot.web").joinpath("templates/console")))
 STATIC = Path(str(resources.files("bot.web").joinpath("static/console")))
@@ -96,6 +102,20 @@ class Console:
         self.locales = tuple(
             locale for locale in SHIPPED_LOCALES if locale in config.ui.available_locales()
         ) or (config.ui.source,)
+
+    async def fold_rollups(self) -> None:
+        """Bring the rollups up to the log before a figure is read, so figures are exact.
+
+        A store that refuses writes (a read replica, a full disk) still serves the figures,
+        as of the last fold: the failure is logged, the page is not refused.
+        """
+        try:
+            await rollups.fold(self.config.engine, utcnow())
+        except Exception as exc:
+            reason = unavailable_reason(exc)
+            if reason is None:
+                raise
+            log.warning("console figures as of the last fold: %s", reason)
 
     def page_by_key(self, key: str) -> Page | None:
         """The figure page with this URL segment, if any."""

@@ -35,6 +35,7 @@ async def _figures(
         segment_prices=config.segment_prices,
         now=utcnow(),
     )
+    await console.fold_rollups()
     async with config.engine.connect() as conn:
         return await page.build(conn, filters, reader.scope, context)
 

@@ -67,6 +67,7 @@ async def report_page(console: Console, request: Request) -> Response:
     except FilterError as exc:
         return console.error(reader, 400, reader.ui.render(exc.text), request=request)
     filters = Filters(since=filters.since, until=filters.until, course_id=filters.course_id)
+    await console.fold_rollups()
     async with console.config.engine.connect() as conn:
         figures = await cohort_report(conn, cohort.id, reader.scope, _context(console), filters)
     return console.render(

@@ -1,0 +1,427 @@
+"""The console's rollups, folded from the event log in id order, one chunk per transaction.
+
+Rollups kept on write would add three or four statements to every graded answer, and a
+dialogue turn runs six or seven: the dialogue's throughput would drop by far more than the
+10% the console may cost it. Folding reads the log instead, behind the writers: the console
+folds what arrived since the last fold before it reads a figure (so its figures are exact),
+and the scheduler folds every few seconds so that tail stays small.
+
+Two guarantees make a fold exact, never double and never short:
+- A chunk's rollup changes and the cursor's move commit together, and the move is a
+  compare-and-set on the cursor row: a second folder of the same chunk moves nothing and
+  rolls back.
+- Only settled ids are folded. PostgreSQL hands out ids before commit, so id 100 may
+  commit after 101; `settled_max_id` takes a SHARE lock on events for an instant, which
+  waits for every open inserting transaction, so every id up to the max it reads has
+  committed or never will. SQLite has one writer at a time, so its ids commit in order.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bot.domain import ChannelName, EventType
+from bot.store.tables import (
+    events,
+    learner_scores,
+    learners,
+    question_days,
+    question_sums,
+    rollup_cursor,
+)
+
+CURSOR = "console"
+CHUNK = 200_000  # ids per transaction: a first fold of a large log does not hold the writer
+MAX_OPTIONS = 5  # the lesson format allows 2 to 5 options
+_IN_BATCH = 500  # keys per IN list
+_SANDBOX = ChannelName.SANDBOX.value
+
+QuestionKey = tuple[str, str, str, int | None]  # course, lesson, question, cohort
+ScoreKey = tuple[str, int | None, str]  # learner_key, cohort, course
+_ATTRIBUTES = ("profile_gender", "profile_role", "profile_country", "locale", "channel")
+
+
+def chosen_options(value: str | None) -> list[int]:
+    """The option numbers (1-based) in a normalised answer: "1,3", "2", "true" (1), "false"."""
+    if value in ("true", "false"):
+        return [1 if value == "true" else 2]
+    return [int(part) for part in (value or "").split(",") if part.strip().isdigit()]
+
+
+@dataclass(slots=True)
+class _Day:
+    answered: int = 0
+    right: int = 0
+    options: list[int] = field(default_factory=lambda: [0] * MAX_OPTIONS)
+
+
+@dataclass(slots=True)
+class _Sums:
+    n: int = 0
+    sx: int = 0
+    st: int = 0
+    stt: int = 0
+    sxt: int = 0
+
+    def add(self, sign: int, x: int, t: int) -> None:
+        self.n += sign
+        self.sx += sign * x
+        self.st += sign * t
+        self.stt += sign * t * t
+        self.sxt += sign * x * t
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A first attempt at a graded question, as the fold reads it."""
+
+    id: int
+    learner_key: str
+    cohort_id: int | None
+    course_id: str
+    lesson_id: str
+    question_id: str
+    right: int
+    day: date
+    value: str | None
+
+
+def _is_graded_first(row: Any) -> bool:
+    return (
+        row.type == EventType.ANSWERED.value
+        and row.attempt == 1
+        and row.correct is not None
+        and row.channel != _SANDBOX
+        and row.course_id is not None
+        and row.lesson_id is not None
+        and row.question_id is not None
+    )
+
+
+def _answer(row: Any) -> _Answer:
+    detail = row.detail if isinstance(row.detail, dict) else {}
+    value = detail.get("value")
+    when: datetime = row.occurred_at
+    return _Answer(
+        id=int(row.id),
+        learner_key=str(row.learner_key),
+        cohort_id=None if row.cohort_id is None else int(row.cohort_id),
+        course_id=str(row.course_id),
+        lesson_id=str(row.lesson_id),
+        question_id=str(row.question_id),
+        right=1 if row.correct else 0,
+        day=when.date(),
+        value=None if value is None else str(value),
+    )
+
+
+def _batches(items: Iterable[Any]) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == _IN_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+async def settled_max_id(engine: AsyncEngine) -> int:
+    """The highest event id below which every id has committed or never will."""
+    async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # SHARE waits for open inserts and holds new ones back for this instant only.
+            await conn.execute(text("LOCK TABLE events IN SHARE MODE"))
+        return int(await conn.scalar(select(func.coalesce(func.max(events.c.id), 0))) or 0)
+
+
+async def folded_up_to(conn: AsyncConnection) -> int:
+    """The last event id the rollups hold (0 before the first fold)."""
+    found = await conn.scalar(
+        select(rollup_cursor.c.last_event_id).where(rollup_cursor.c.name == CURSOR)
+    )
+    return int(found or 0)
+
+
+async def fold(engine: AsyncEngine, now: datetime, *, chunk: int = CHUNK) -> int:
+    """Fold every settled event not yet folded into the rollups; how many ids it covered."""
+    await _ensure_cursor(engine)
+    upto = await settled_max_id(engine)
+    covered = 0
+    while True:
+        async with engine.begin() as conn:
+            start = await folded_up_to(conn)
+            if start >= upto:
+                return covered
+            end = min(upto, start + chunk)
+            if not await _claim(conn, start, end, now):
+                continue  # another folder took this chunk: read the cursor again
+            await _fold_chunk(conn, start, end)
+            covered += end - start
+
+
+async def _ensure_cursor(engine: AsyncEngine) -> None:
+    """Create the cursor row at the start of the log, once (safe to race)."""
+    async with engine.connect() as conn:
+        if await folded_up_to(conn) or await conn.scalar(
+            select(rollup_cursor.c.name).where(rollup_cursor.c.name == CURSOR)
+        ):
+            return
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(insert(rollup_cursor).values(name=CURSOR, last_event_id=0))
+    except IntegrityError:
+        pass  # another folder created it first
+
+
+async def _claim(conn: AsyncConnection, start: int, end: int, now: datetime) -> bool:
+    """Move the cursor from start to end, if it is still at start (the row lock serialises)."""
+    moved = await conn.execute(
+        update(rollup_cursor)
+        .where(rollup_cursor.c.name == CURSOR, rollup_cursor.c.last_event_id == start)
+        .values(last_event_id=end, folded_at=now)
+    )
+    return bool(moved.rowcount)
+
+
+async def _fold_chunk(conn: AsyncConnection, start: int, end: int) -> None:
+    tail = (
+        await conn.execute(
+            select(
+                events.c.id,
+                events.c.type,
+                events.c.learner_key,
+                events.c.cohort_id,
+                events.c.course_id,
+                events.c.lesson_id,
+                events.c.question_id,
+                events.c.channel,
+                events.c.correct,
+                events.c.attempt,
+                events.c.detail,
+                events.c.occurred_at,
+            ).where(events.c.id > start, events.c.id <= end)
+        )
+    ).all()
+    answers = [_answer(row) for row in tail if _is_graded_first(row)]
+    await _add_question_days(conn, answers)
+    scored = {(a.learner_key, a.cohort_id, a.course_id) for a in answers}
+    history = await _first_answers(conn, sorted({key for key, _, _ in scored}), end)
+    await _update_sums_and_scores(conn, scored, history, start)
+    touched = {str(row.learner_key) for row in tail if row.channel != _SANDBOX}
+    await _refresh_attributes(conn, touched)
+
+
+async def _add_question_days(conn: AsyncConnection, answers: Sequence[_Answer]) -> None:
+    """Add the chunk's first attempts to their (question, cohort, day) rows."""
+    deltas: dict[tuple[str, str, str, int | None, date], _Day] = defaultdict(_Day)
+    for a in answers:
+        day = deltas[(a.course_id, a.lesson_id, a.question_id, a.cohort_id, a.day)]
+        day.answered += 1
+        day.right += a.right
+        for option in chosen_options(a.value):
+            if 1 <= option <= MAX_OPTIONS:
+                day.options[option - 1] += 1
+    if not deltas:
+        return
+    t = question_days.c
+    existing: dict[tuple[str, str, str, int | None, date], Any] = {}
+    for days in _batches(sorted({key[4] for key in deltas})):
+        for row in await conn.execute(select(question_days).where(t.day.in_(days))):
+            existing[(row.course_id, row.lesson_id, row.question_id, row.cohort_id, row.day)] = row
+    updates, inserts = [], []
+    for key, delta in deltas.items():
+        row = existing.get(key)
+        options = {f"option_{n + 1}": count for n, count in enumerate(delta.options)}
+        if row is None:
+            course_id, lesson_id, question_id, cohort_id, day = key
+            inserts.append(
+                {
+                    "course_id": course_id,
+                    "lesson_id": lesson_id,
+                    "question_id": question_id,
+                    "cohort_id": cohort_id,
+                    "day": day,
+                    "answered": delta.answered,
+                    "right_first": delta.right,
+                    **options,
+                }
+            )
+        else:
+            updates.append(
+                {
+                    "row_id": row.id,
+                    "answered": row.answered + delta.answered,
+                    "right_first": row.right_first + delta.right,
+                    **{name: getattr(row, name) + count for name, count in options.items()},
+                }
+            )
+    if inserts:
+        await conn.execute(insert(question_days), inserts)
+    await _update_rows(conn, question_days, updates)
+
+
+async def _update_rows(conn: AsyncConnection, table: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """UPDATE table SET (each row's columns) WHERE id = row_id, in one executemany."""
+    if not rows:
+        return
+    names = [name for name in rows[0] if name != "row_id"]
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values({name: bindparam(f"new_{name}") for name in names})  # a column's own name is taken
+    )
+    await conn.execute(
+        statement,
+        [{"row_id": row["row_id"], **{f"new_{name}": row[name] for name in names}} for row in rows],
+    )
+
+
+async def _first_answers(
+    conn: AsyncConnection, learner_keys: Sequence[str], end: int
+) -> dict[ScoreKey, list[tuple[int, QuestionKey, int]]]:
+    """Every first graded attempt of these learners up to `end`: (id, question, right)."""
+    found: dict[ScoreKey, list[tuple[int, QuestionKey, int]]] = defaultdict(list)
+    t = events.c
+    for keys in _batches(learner_keys):
+        query = select(
+            t.id, t.learner_key, t.cohort_id, t.course_id, t.lesson_id, t.question_id, t.correct
+        ).where(
+            t.learner_key.in_(keys),
+            t.type == EventType.ANSWERED.value,
+            t.attempt == 1,
+            t.correct.is_not(None),
+            t.id <= end,
+            t.course_id.is_not(None),
+            t.lesson_id.is_not(None),
+            t.question_id.is_not(None),
+        )
+        for row in await conn.execute(query):
+            cohort = None if row.cohort_id is None else int(row.cohort_id)
+            item: QuestionKey = (row.course_id, row.lesson_id, row.question_id, cohort)
+            found[(row.learner_key, cohort, row.course_id)].append(
+                (int(row.id), item, 1 if row.correct else 0)
+            )
+    return found
+
+
+async def _update_sums_and_scores(
+    conn: AsyncConnection,
+    scored: set[ScoreKey],
+    history: dict[ScoreKey, list[tuple[int, QuestionKey, int]]],
+    start: int,
+) -> None:
+    """Replace each scored learner's share of the item sums, and set their score rows.
+
+    A learner's share of item i is (1, x_i, t, t^2, x_i t), t their score on the course;
+    a new answer changes t, so their share of every item they answered changes: the fold
+    takes off the share they had before this chunk and adds the one they have after it.
+    """
+    deltas: dict[QuestionKey, _Sums] = defaultdict(_Sums)
+    totals: dict[ScoreKey, tuple[int, int]] = {}
+    for key in scored:
+        answers = history.get(key, [])
+        before = [(item, x) for answer_id, item, x in answers if answer_id <= start]
+        after = [(item, x) for _, item, x in answers]
+        for sign, share in ((-1, before), (1, after)):
+            t = sum(x for _, x in share)
+            for item, x in share:
+                deltas[item].add(sign, x, t)
+        totals[key] = (len(after), sum(x for _, x in after))
+    await _apply_sums(conn, deltas)
+    await _set_scores(conn, totals)
+
+
+async def _apply_sums(conn: AsyncConnection, deltas: dict[QuestionKey, _Sums]) -> None:
+    if not deltas:
+        return
+    existing = {
+        (row.course_id, row.lesson_id, row.question_id, row.cohort_id): row
+        for row in await conn.execute(select(question_sums))
+    }  # one row per cohort and question: a few thousand at most
+    names = ("n", "sx", "st", "stt", "sxt")
+    updates, inserts = [], []
+    for key, delta in deltas.items():
+        row = existing.get(key)
+        if row is None:
+            course_id, lesson_id, question_id, cohort_id = key
+            inserts.append(
+                {
+                    "course_id": course_id,
+                    "lesson_id": lesson_id,
+                    "question_id": question_id,
+                    "cohort_id": cohort_id,
+                    **{name: getattr(delta, name) for name in names},
+                }
+            )
+        else:
+            updates.append(
+                {"row_id": row.id, **{n: getattr(row, n) + getattr(delta, n) for n in names}}
+            )
+    if inserts:
+        await conn.execute(insert(question_sums), inserts)
+    await _update_rows(conn, question_sums, updates)
+
+
+async def _set_scores(conn: AsyncConnection, totals: dict[ScoreKey, tuple[int, int]]) -> None:
+    if not totals:
+        return
+    t = learner_scores.c
+    existing: dict[ScoreKey, int] = {}
+    for keys in _batches(sorted({key for key, _, _ in totals})):
+        query = select(t.id, t.learner_key, t.cohort_id, t.course_id).where(t.learner_key.in_(keys))
+        for row in await conn.execute(query):
+            existing[(row.learner_key, row.cohort_id, row.course_id)] = int(row.id)
+    updates, inserts = [], []
+    for key, (answered, right) in totals.items():
+        row_id = existing.get(key)
+        if row_id is None:
+            learner_key, cohort_id, course_id = key
+            inserts.append(
+                {
+                    "learner_key": learner_key,
+                    "cohort_id": cohort_id,
+                    "course_id": course_id,
+                    "answered": answered,
+                    "right_first": right,
+                    "channel": "",  # set from the learner by _refresh_attributes
+                }
+            )
+        else:
+            updates.append({"row_id": row_id, "answered": answered, "right_first": right})
+    if inserts:
+        await conn.execute(insert(learner_scores), inserts)
+    await _update_rows(conn, learner_scores, updates)
+
+
+async def _refresh_attributes(conn: AsyncConnection, learner_keys: set[str]) -> None:
+    """Copy the learners' current attributes into their score rows (any event may follow a
+    change: a profile answer, a new language, a deletion that clears the profile)."""
+    if not learner_keys:
+        return
+    statement = (
+        update(learner_scores)
+        .where(learner_scores.c.learner_key == bindparam("key"))
+        .values({name: bindparam(f"new_{name}") for name in _ATTRIBUTES})
+    )
+    for keys in _batches(sorted(learner_keys)):
+        with_scores = select(learner_scores.c.learner_key).where(
+            learner_scores.c.learner_key.in_(keys)
+        )
+        query = select(learners.c.learner_key, *(learners.c[name] for name in _ATTRIBUTES)).where(
+            learners.c.learner_key.in_(with_scores)
+        )
+        rows = [
+            {"key": row.learner_key, **{f"new_{name}": row._mapping[name] for name in _ATTRIBUTES}}
+            for row in await conn.execute(query)
+        ]
+        if rows:
+            await conn.execute(statement, rows)

@@ -1,0 +1,190 @@
+"""The console's rollups: folded from the log, in any chunks, by racing folders, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.analytics.console.questions import discrimination, discrimination_in_range
+from bot.analytics.figures import Filters, Scope
+from bot.domain import ChannelName, EventType
+from bot.store import rollups
+from bot.store.events import EventRow, append_events
+from bot.store.tables import learner_scores, learners, question_days, question_sums
+from tests.store.rows import insert_cohort, insert_learner
+
+START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+ITEMS = [
+    ("digital-skills", "l1", "q1"),
+    ("digital-skills", "l1", "q2"),
+    ("digital-skills", "l2", "q1"),
+]
+ADMIN = Scope(cohort_ids=None, is_admin=True)
+
+
+def answered(
+    key: str,
+    cohort: int | None,
+    item: tuple[str, str, str],
+    right: bool,
+    at: datetime,
+    *,
+    attempt: int = 1,
+    channel: str = "sms",
+    value: str = "2",
+) -> EventRow:
+    course, lesson, question = item
+    return EventRow(
+        type=EventType.ANSWERED,
+        learner_key=key,
+        cohort_id=cohort,
+        course_id=course,
+        lesson_id=lesson,
+        question_id=question,
+        channel=channel,
+        correct=right,
+        attempt=attempt,
+        detail={"kind": "single_choice", "value": value},
+        occurred_at=at,
+    )
+
+
+async def a_log(engine: AsyncEngine, seed: int = 7) -> tuple[list[str], list[int]]:
+    """Eight learners in two cohorts answering three items over days, in several commits."""
+    rng = random.Random(seed)
+    async with engine.begin() as conn:
+        cohorts = [await insert_cohort(conn), await insert_cohort(conn)]
+        keys = [
+            (await insert_learner(conn, profile_gender=rng.choice(["woman", "man"])))["learner_key"]
+            for _ in range(8)
+        ]
+        sandbox = await insert_learner(conn, channel=ChannelName.SANDBOX.value)
+    for day in range(3):
+        async with engine.begin() as conn:
+            batch = []
+            for n, key in enumerate(keys):
+                item = ITEMS[day]
+                right = rng.random() < 0.6
+                at = START + timedelta(days=day, minutes=n)
+                batch.append(
+                    answered(key, cohorts[n % 2], item, right, at, value="2" if right else "3")
+                )
+                batch.append(answered(key, cohorts[n % 2], item, True, at, attempt=2))  # not first
+            batch.append(
+                answered(sandbox["learner_key"], None, ITEMS[day], True, START, channel="sandbox")
+            )
+            await append_events(conn, batch)
+    return keys, cohorts
+
+
+async def rollup_rows(engine: AsyncEngine) -> tuple[list[tuple[object, ...]], ...]:
+    async with engine.connect() as conn:
+        found = []
+        for table, order in (
+            (question_days, ("course_id", "lesson_id", "question_id", "cohort_id", "day")),
+            (question_sums, ("course_id", "lesson_id", "question_id", "cohort_id")),
+            (learner_scores, ("learner_key", "cohort_id", "course_id")),
+        ):
+            columns = [c for c in table.c if c.name != "id"]
+            query = select(*columns).order_by(*(table.c[name] for name in order))
+            found.append([tuple(row) for row in await conn.execute(query)])
+    return tuple(found)
+
+
+async def test_a_fold_in_small_chunks_equals_one_fold_and_the_log(engine: AsyncEngine) -> None:
+    await a_log(engine)
+    assert await rollups.fold(engine, START, chunk=5) > 0
+    chunked = await rollup_rows(engine)
+    async with engine.begin() as conn:
+        for table in (question_days, question_sums, learner_scores):
+            await conn.execute(table.delete())
+        await conn.execute(update(rollups.rollup_cursor).values(last_event_id=0))
+    await rollups.fold(engine, START)
+    assert await rollup_rows(engine) == chunked
+    days, _, scores = chunked
+    assert sum(row[5] for row in days) == 24  # eight learners, three items: first attempts only
+    assert all(row[3] is not None for row in days), "the sandbox's answers are left out"
+    assert len(scores) == 8
+    async with engine.connect() as conn:
+        rolled = await discrimination(conn, Filters(), ADMIN)
+        logged = await discrimination_in_range(
+            conn, Filters(since=date(2026, 1, 1), until=date(2027, 1, 1)), ADMIN
+        )
+    assert rolled.keys() == logged.keys() == set(ITEMS)
+    for item in ITEMS:
+        assert rolled[item] == pytest.approx(logged[item]), item
+
+
+async def test_folding_again_covers_nothing_and_new_events_are_added(
+    engine: AsyncEngine,
+) -> None:
+    keys, cohorts = await a_log(engine)
+    await rollups.fold(engine, START)
+    assert await rollups.fold(engine, START) == 0
+    async with engine.begin() as conn:
+        await append_events(
+            conn, [answered(keys[0], cohorts[0], ITEMS[0], True, START + timedelta(days=9))]
+        )
+    assert await rollups.fold(engine, START) == 1
+    async with engine.connect() as conn:
+        total = await conn.scalar(select(func.sum(question_days.c.answered)))
+    assert total == 25
+
+
+async def test_racing_folders_fold_each_event_once(engine: AsyncEngine) -> None:
+    await a_log(engine)
+    await asyncio.gather(*(rollups.fold(engine, START, chunk=4) for _ in range(3)))
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(func.sum(question_days.c.answered))) == 24
+        assert await conn.scalar(select(func.sum(learner_scores.c.answered))) == 24
+        assert await conn.scalar(select(func.sum(question_sums.c.n))) == 24
+
+
+async def test_a_learners_new_profile_reaches_their_scores_with_their_next_event(
+    engine: AsyncEngine,
+) -> None:
+    keys, _ = await a_log(engine)
+    await rollups.fold(engine, START)
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(learners).where(learners.c.learner_key == keys[0]).values(profile_gender="x")
+        )
+        await append_events(
+            conn,
+            [EventRow(type=EventType.PROFILE_UPDATED, learner_key=keys[0], channel="sms")],
+        )
+    await rollups.fold(engine, START)
+    async with engine.connect() as conn:
+        genders = set(
+            await conn.scalars(
+                select(learner_scores.c.profile_gender).where(
+                    learner_scores.c.learner_key == keys[0]
+                )
+            )
+        )
+    assert genders == {"x"}
+
+
+async def test_an_id_committed_after_a_higher_one_is_not_skipped(engine: AsyncEngine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: its ids commit in order")
+    keys, cohorts = await a_log(engine)
+    await rollups.fold(engine, START)
+    late = await engine.connect()
+    transaction = await late.begin()
+    await append_events(late, [answered(keys[0], cohorts[0], ITEMS[1], True, START)])  # lower id
+    async with engine.begin() as conn:
+        await append_events(conn, [answered(keys[1], cohorts[1], ITEMS[2], True, START)])
+    folding = asyncio.create_task(rollups.fold(engine, START))
+    await asyncio.sleep(0.3)
+    assert not folding.done(), "the fold waits for the open insert"
+    await transaction.commit()
+    await late.close()
+    await folding
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(func.sum(question_days.c.answered))) == 26
