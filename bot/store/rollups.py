@@ -39,7 +39,7 @@ from bot.store.tables import (
 )
 
 CURSOR = "console"
-CHUNK = 200_000  # ids per transaction: a first fold of a large log does not hold the writer
+CHUNK = 50_000  # ids per transaction: about 2 s of SQLite's writer at most, on a first fold
 MAX_OPTIONS = 5  # the lesson format allows 2 to 5 options
 _IN_BATCH = 500  # keys per IN list
 _SANDBOX = ChannelName.SANDBOX.value
