@@ -235,21 +235,23 @@ async def _add_question_days(conn: AsyncConnection, answers: Sequence[_Answer]) 
     t = question_days.c
     existing: dict[tuple[str, str, str, int | None, date], Any] = {}
     for days in _batches(sorted({key[4] for key in deltas})):
-        for row in await conn.execute(select(question_days).where(t.day.in_(days))):
-            existing[(row.course_id, row.lesson_id, row.question_id, row.cohort_id, row.day)] = row
-    updates, inserts = [], []
+        for found in await conn.execute(select(question_days).where(t.day.in_(days))):
+            key = (found.course_id, found.lesson_id, found.question_id, found.cohort_id, found.day)
+            existing[key] = found
+    updates: list[dict[str, Any]] = []
+    inserts: list[dict[str, Any]] = []
     for key, delta in deltas.items():
         row = existing.get(key)
         options = {f"option_{n + 1}": count for n, count in enumerate(delta.options)}
         if row is None:
-            course_id, lesson_id, question_id, cohort_id, day = key
+            course_id, lesson_id, question_id, cohort_id, on = key
             inserts.append(
                 {
                     "course_id": course_id,
                     "lesson_id": lesson_id,
                     "question_id": question_id,
                     "cohort_id": cohort_id,
-                    "day": day,
+                    "day": on,
                     "answered": delta.answered,
                     "right_first": delta.right,
                     **options,
@@ -348,7 +350,8 @@ async def _apply_sums(conn: AsyncConnection, deltas: dict[QuestionKey, _Sums]) -
         for row in await conn.execute(select(question_sums))
     }  # one row per cohort and question: a few thousand at most
     names = ("n", "sx", "st", "stt", "sxt")
-    updates, inserts = [], []
+    updates: list[dict[str, Any]] = []
+    inserts: list[dict[str, Any]] = []
     for key, delta in deltas.items():
         row = existing.get(key)
         if row is None:
@@ -380,7 +383,8 @@ async def _set_scores(conn: AsyncConnection, totals: dict[ScoreKey, tuple[int, i
         query = select(t.id, t.learner_key, t.cohort_id, t.course_id).where(t.learner_key.in_(keys))
         for row in await conn.execute(query):
             existing[(row.learner_key, row.cohort_id, row.course_id)] = int(row.id)
-    updates, inserts = [], []
+    updates: list[dict[str, Any]] = []
+    inserts: list[dict[str, Any]] = []
     for key, (answered, right) in totals.items():
         row_id = existing.get(key)
         if row_id is None:
