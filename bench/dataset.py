@@ -54,7 +54,7 @@ from bot.domain import (  # noqa: E402
     LearnerStatus,
     QuestionKind,
 )
-from bot.lessons.loader import LoadedCourse, load_courses  # noqa: E402
+from bot.lessons.loader import LoadedCourse, load_courses, teaching_by_course  # noqa: E402
 from bot.lessons.models import Lesson, MultipleSelect, SingleChoice, TrueFalse  # noqa: E402
 from bot.store import migrate, rollups  # noqa: E402
 from bot.store import tables as t  # noqa: E402
@@ -260,7 +260,9 @@ async def build(
                 t.lesson_completions, generator.completion_rows()
             )
         began = time.perf_counter()
-        await rollups.fold(engine, utcnow())  # what the scheduler does as the log grows
+        await rollups.fold(
+            engine, utcnow(), teaching_by_course({course.id: course})
+        )  # what the scheduler does as the log grows
         log.info("folded the console's rollups in %.1f s", time.perf_counter() - began)
         if make_url(url).get_backend_name() == "sqlite":
             async with engine.connect() as conn:

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.lessons.loader import teaching_by_course
 from bot.store import rollups
 from bot.store.availability import StoreOutage, unavailable_reason
 from bot.store.db import utcnow
@@ -39,7 +40,7 @@ KEEP_INBOUND = timedelta(days=7)  # providers retry for hours, not weeks
 
 
 class SchedulerApp:
-    """The plan, reminders, rollups and housekeeping jobs, and the dispatcher loops, of a process."""
+    """The plan, reminders, rollups and housekeeping jobs, and the dispatcher loops."""
 
     def __init__(
         self,
@@ -172,7 +173,8 @@ class SchedulerApp:
 
     async def fold_rollups(self) -> None:
         """Fold the event log's new events into the console's rollups."""
-        await self._guarded("rollups", lambda: rollups.fold(self.engine, utcnow()))
+        teaching = teaching_by_course(self.courses)
+        await self._guarded("rollups", lambda: rollups.fold(self.engine, utcnow(), teaching))
 
     async def housekeep(self) -> None:
         """Forget provider update ids older than `keep_inbound`."""

@@ -566,3 +566,10 @@ def load_courses(lessons_dir: Path) -> dict[str, LoadedCourse]:
     if issues:
         raise LessonValidationError(issues)
     return courses
+
+
+def teaching_by_course(courses: Mapping[str, LoadedCourse]) -> dict[str, frozenset[str]]:
+    """Each course's teaching lessons: what completing a course counts (bot.store.rollups)."""
+    return {
+        course_id: frozenset(course.teaching_lessons()) for course_id, course in courses.items()
+    }

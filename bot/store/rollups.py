@@ -18,21 +18,26 @@ Two guarantees make a fold exact, never double and never short:
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+import hashlib
+import json
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.domain import ChannelName, EventType
 from bot.store.tables import (
+    enrollment_progress,
+    enrollments,
     events,
     learner_scores,
     learners,
+    lesson_completions,
     question_days,
     question_sums,
     rollup_cursor,
@@ -47,6 +52,13 @@ _SANDBOX = ChannelName.SANDBOX.value
 QuestionKey = tuple[str, str, str, int | None]  # course, lesson, question, cohort
 ScoreKey = tuple[str, int | None, str]  # learner_key, cohort, course
 _ATTRIBUTES = ("profile_gender", "profile_role", "profile_country", "locale", "channel")
+Teaching = Mapping[str, Collection[str]]  # course id -> its teaching lessons' ids
+
+
+def teaching_fingerprint(teaching: Teaching) -> str:
+    """What enrollment_progress counts, in 64 characters: it is counted again when this moves."""
+    named = {course: sorted(lessons) for course, lessons in sorted(teaching.items())}
+    return hashlib.sha256(json.dumps(named, sort_keys=True).encode()).hexdigest()
 
 
 def chosen_options(value: str | None) -> list[int]:
@@ -151,21 +163,54 @@ async def folded_up_to(conn: AsyncConnection) -> int:
     return int(found or 0)
 
 
-async def fold(engine: AsyncEngine, now: datetime, *, chunk: int = CHUNK) -> int:
-    """Fold every settled event not yet folded into the rollups; how many ids it covered."""
+async def fold(
+    engine: AsyncEngine, now: datetime, teaching: Teaching, *, chunk: int = CHUNK
+) -> int:
+    """Fold every settled event not yet folded into the rollups; how many ids it covered.
+
+    `teaching` names the lessons that count as completed in enrollment_progress; when it
+    changes (a course gained or lost a lesson), every enrollment is counted again.
+    """
     await _ensure_cursor(engine)
     upto = await settled_max_id(engine)
+    await _recount_enrollments(engine, teaching, upto)
     covered = 0
     while True:
         async with engine.begin() as conn:
-            start = await folded_up_to(conn)
+            cursor = (
+                await conn.execute(
+                    select(rollup_cursor.c.last_event_id, rollup_cursor.c.enrollments_as_of).where(
+                        rollup_cursor.c.name == CURSOR
+                    )
+                )
+            ).one()
+            start = int(cursor.last_event_id)
             if start >= upto:
                 return covered
             end = min(upto, start + chunk)
             if not await _claim(conn, start, end, now):
                 continue  # another folder took this chunk: read the cursor again
-            await _fold_chunk(conn, start, end)
+            await _fold_chunk(conn, start, end, teaching, int(cursor.enrollments_as_of))
             covered += end - start
+
+
+async def _recount_enrollments(engine: AsyncEngine, teaching: Teaching, upto: int) -> None:
+    """Count every enrollment again if the teaching lessons are not those last counted."""
+    fingerprint = teaching_fingerprint(teaching)
+    async with engine.begin() as conn:
+        # The cursor row's lock comes first, as in a chunk's claim: folders take turns.
+        moved = await conn.execute(
+            update(rollup_cursor)
+            .where(
+                rollup_cursor.c.name == CURSOR,
+                or_(rollup_cursor.c.teaching.is_(None), rollup_cursor.c.teaching != fingerprint),
+            )
+            .values(teaching=fingerprint, enrollments_as_of=upto)
+        )
+        if not moved.rowcount:
+            return
+        await conn.execute(delete(enrollment_progress))
+        await _refresh_enrollments(conn, None, teaching)
 
 
 async def _ensure_cursor(engine: AsyncEngine) -> None:
@@ -192,7 +237,9 @@ async def _claim(conn: AsyncConnection, start: int, end: int, now: datetime) -> 
     return bool(moved.rowcount)
 
 
-async def _fold_chunk(conn: AsyncConnection, start: int, end: int) -> None:
+async def _fold_chunk(
+    conn: AsyncConnection, start: int, end: int, teaching: Teaching, enrollments_as_of: int
+) -> None:
     tail = (
         await conn.execute(
             select(
@@ -218,6 +265,14 @@ async def _fold_chunk(conn: AsyncConnection, start: int, end: int) -> None:
     await _update_sums_and_scores(conn, scored, history, start)
     touched = {str(row.learner_key) for row in tail if row.channel != _SANDBOX}
     await _refresh_attributes(conn, touched)
+    # Enrollments the last recount did not see yet: their learners' events are newer.
+    changed = {
+        str(row.learner_key)
+        for row in tail
+        if row.channel != _SANDBOX and int(row.id) > enrollments_as_of
+    }
+    for keys in _batches(sorted(changed)):
+        await _refresh_enrollments(conn, keys, teaching)
 
 
 async def _add_question_days(conn: AsyncConnection, answers: Sequence[_Answer]) -> None:
@@ -429,3 +484,53 @@ async def _refresh_attributes(conn: AsyncConnection, learner_keys: set[str]) -> 
         ]
         if rows:
             await conn.execute(statement, rows)
+
+
+async def _refresh_enrollments(
+    conn: AsyncConnection, learner_keys: Sequence[str] | None, teaching: Teaching
+) -> None:
+    """Write these learners' enrollment_progress rows again from the store (None: everyone's,
+    into an emptied table): a completion, a new enrollment, a deletion, a new profile."""
+    query = (
+        select(
+            enrollments.c.id,
+            enrollments.c.cohort_id,
+            learners.c.learner_key,
+            *(learners.c[name] for name in _ATTRIBUTES),
+        )
+        .select_from(enrollments.join(learners, learners.c.id == enrollments.c.learner_id))
+        .where(learners.c.channel != _SANDBOX)
+    )
+    done_query = select(
+        lesson_completions.c.enrollment_id,
+        lesson_completions.c.course_id,
+        lesson_completions.c.lesson_id,
+    )
+    if learner_keys is not None:
+        await conn.execute(
+            delete(enrollment_progress).where(enrollment_progress.c.learner_key.in_(learner_keys))
+        )
+        query = query.where(learners.c.learner_key.in_(learner_keys))
+    rows = (await conn.execute(query)).all()
+    if not rows:
+        return
+    if learner_keys is not None:
+        done_query = done_query.where(
+            lesson_completions.c.enrollment_id.in_([int(row.id) for row in rows])
+        )
+    done: Counter[int] = Counter()
+    for enrollment_id, course_id, lesson_id in await conn.execute(done_query):
+        if lesson_id in teaching.get(course_id, ()):
+            done[int(enrollment_id)] += 1
+    values = [
+        {
+            "enrollment_id": int(row.id),
+            "learner_key": row.learner_key,
+            "cohort_id": int(row.cohort_id),
+            "lessons_done": done[int(row.id)],
+            **{name: row._mapping[name] for name in _ATTRIBUTES},
+        }
+        for row in rows
+    ]
+    for start in range(0, len(values), 10_000):
+        await conn.execute(insert(enrollment_progress), values[start : start + 10_000])

@@ -209,6 +209,7 @@ deliveries = Table(
         "learner_id",
         "segments",
         "locale",
+        "error_code",
     ),
 )
 
@@ -342,6 +343,39 @@ rollup_cursor = Table(
     Column("name", String(32), primary_key=True),
     Column("last_event_id", BigInteger, nullable=False, server_default="0"),
     Column("folded_at", Timestamp, nullable=True),
+    # enrollment_progress counts the teaching lessons named by this fingerprint, and holds
+    # every enrollment as it was once the log reached this id.
+    Column("teaching", String(64), nullable=True),
+    Column("enrollments_as_of", BigInteger, nullable=False, server_default="0"),
+)
+
+# Per enrollment (the sandbox's left out): its teaching lessons completed, with the learner's
+# attributes copied in, so the overview and the Who page count enrollments without joins.
+enrollment_progress = Table(
+    "enrollment_progress",
+    metadata,
+    Column("enrollment_id", Id, primary_key=True, autoincrement=False),
+    Column("learner_key", String(36), nullable=False),
+    Column("cohort_id", Id, nullable=False),
+    Column("lessons_done", Integer, nullable=False),
+    Column("profile_gender", String(20), nullable=True),
+    Column("profile_role", String(40), nullable=True),
+    Column("profile_country", String(2), nullable=True),
+    Column("locale", String(20), nullable=True),
+    Column("channel", String(20), nullable=False),
+    Index("ix_enrollment_progress_learner", "learner_key"),
+    Index("ix_enrollment_progress_done", "cohort_id", "lessons_done"),
+    Index(
+        "ix_enrollment_progress_cube",
+        "cohort_id",
+        "profile_gender",
+        "profile_role",
+        "profile_country",
+        "locale",
+        "channel",
+        "lessons_done",
+        "learner_key",
+    ),
 )
 
 # Per cohort, graded question and UTC day: first attempts, how many right, each option's count.

@@ -378,10 +378,10 @@ async def list_cohorts(conn: AsyncConnection, user: UserRecord) -> list[tuple[Co
         .group_by(enrollments.c.cohort_id)
         .subquery()
     )
+    sandbox_learners = select(learners.c.id).where(~not_sandbox_learner())
     visitors = (
         select(enrollments.c.cohort_id, func.count().label("n"))
-        .select_from(enrollments.join(learners, learners.c.id == enrollments.c.learner_id))
-        .where(~not_sandbox_learner())
+        .where(enrollments.c.learner_id.in_(sandbox_learners.scalar_subquery()))
         .group_by(enrollments.c.cohort_id)
         .subquery()
     )

@@ -21,7 +21,7 @@ import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.analytics.figures import FigureContext, Scope
-from bot.lessons.loader import LoadedCourse, load_courses
+from bot.lessons.loader import LoadedCourse, load_courses, teaching_by_course
 from bot.store import migrate, rollups
 from bot.store.db import create_engine
 from tests.analytics.console_world import NOW, PRICES, SECRET, World, build_world
@@ -75,7 +75,7 @@ async def _filled(url: str, courses: dict[str, LoadedCourse]) -> AsyncIterator[C
     try:
         async with engine.begin() as conn:
             world = await build_world(conn)
-        await rollups.fold(engine, NOW)
+        await rollups.fold(engine, NOW, teaching_by_course(courses))
         yield Console(
             engine=engine,
             world=world,

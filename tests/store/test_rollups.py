@@ -15,8 +15,15 @@ from bot.analytics.figures import Filters, Scope
 from bot.domain import ChannelName, EventType
 from bot.store import rollups
 from bot.store.events import EventRow, append_events
-from bot.store.tables import learner_scores, learners, question_days, question_sums
-from tests.store.rows import insert_cohort, insert_learner
+from bot.store.tables import (
+    enrollment_progress,
+    learner_scores,
+    learners,
+    lesson_completions,
+    question_days,
+    question_sums,
+)
+from tests.store.rows import insert_cohort, insert_enrollment, insert_learner
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 ITEMS = [
@@ -25,6 +32,7 @@ ITEMS = [
     ("digital-skills", "l2", "q1"),
 ]
 ADMIN = Scope(cohort_ids=None, is_admin=True)
+TEACHING = {"digital-skills": frozenset({"l1", "l2"})}
 
 
 def answered(
@@ -98,13 +106,13 @@ async def rollup_rows(engine: AsyncEngine) -> tuple[list[tuple[object, ...]], ..
 
 async def test_a_fold_in_small_chunks_equals_one_fold_and_the_log(engine: AsyncEngine) -> None:
     await a_log(engine)
-    assert await rollups.fold(engine, START, chunk=5) > 0
+    assert await rollups.fold(engine, START, TEACHING, chunk=5) > 0
     chunked = await rollup_rows(engine)
     async with engine.begin() as conn:
         for table in (question_days, question_sums, learner_scores):
             await conn.execute(table.delete())
         await conn.execute(update(rollups.rollup_cursor).values(last_event_id=0))
-    await rollups.fold(engine, START)
+    await rollups.fold(engine, START, TEACHING)
     assert await rollup_rows(engine) == chunked
     days, _, scores = chunked
     assert sum(row[5] for row in days) == 24  # eight learners, three items: first attempts only
@@ -124,13 +132,13 @@ async def test_folding_again_covers_nothing_and_new_events_are_added(
     engine: AsyncEngine,
 ) -> None:
     keys, cohorts = await a_log(engine)
-    await rollups.fold(engine, START)
-    assert await rollups.fold(engine, START) == 0
+    await rollups.fold(engine, START, TEACHING)
+    assert await rollups.fold(engine, START, TEACHING) == 0
     async with engine.begin() as conn:
         await append_events(
             conn, [answered(keys[0], cohorts[0], ITEMS[0], True, START + timedelta(days=9))]
         )
-    assert await rollups.fold(engine, START) == 1
+    assert await rollups.fold(engine, START, TEACHING) == 1
     async with engine.connect() as conn:
         total = await conn.scalar(select(func.sum(question_days.c.answered)))
     assert total == 25
@@ -138,7 +146,7 @@ async def test_folding_again_covers_nothing_and_new_events_are_added(
 
 async def test_racing_folders_fold_each_event_once(engine: AsyncEngine) -> None:
     await a_log(engine)
-    await asyncio.gather(*(rollups.fold(engine, START, chunk=4) for _ in range(3)))
+    await asyncio.gather(*(rollups.fold(engine, START, TEACHING, chunk=4) for _ in range(3)))
     async with engine.connect() as conn:
         assert await conn.scalar(select(func.sum(question_days.c.answered))) == 24
         assert await conn.scalar(select(func.sum(learner_scores.c.answered))) == 24
@@ -149,7 +157,7 @@ async def test_a_learners_new_profile_reaches_their_scores_with_their_next_event
     engine: AsyncEngine,
 ) -> None:
     keys, _ = await a_log(engine)
-    await rollups.fold(engine, START)
+    await rollups.fold(engine, START, TEACHING)
     async with engine.begin() as conn:
         await conn.execute(
             update(learners).where(learners.c.learner_key == keys[0]).values(profile_gender="x")
@@ -158,7 +166,7 @@ async def test_a_learners_new_profile_reaches_their_scores_with_their_next_event
             conn,
             [EventRow(type=EventType.PROFILE_UPDATED, learner_key=keys[0], channel="sms")],
         )
-    await rollups.fold(engine, START)
+    await rollups.fold(engine, START, TEACHING)
     async with engine.connect() as conn:
         genders = set(
             await conn.scalars(
@@ -174,13 +182,13 @@ async def test_an_id_committed_after_a_higher_one_is_not_skipped(engine: AsyncEn
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite has one writer at a time: its ids commit in order")
     keys, cohorts = await a_log(engine)
-    await rollups.fold(engine, START)
+    await rollups.fold(engine, START, TEACHING)
     late = await engine.connect()
     transaction = await late.begin()
     await append_events(late, [answered(keys[0], cohorts[0], ITEMS[1], True, START)])  # lower id
     async with engine.begin() as conn:
         await append_events(conn, [answered(keys[1], cohorts[1], ITEMS[2], True, START)])
-    folding = asyncio.create_task(rollups.fold(engine, START))
+    folding = asyncio.create_task(rollups.fold(engine, START, TEACHING))
     await asyncio.sleep(0.3)
     assert not folding.done(), "the fold waits for the open insert"
     await transaction.commit()
@@ -188,3 +196,33 @@ async def test_an_id_committed_after_a_higher_one_is_not_skipped(engine: AsyncEn
     await folding
     async with engine.connect() as conn:
         assert await conn.scalar(select(func.sum(question_days.c.answered))) == 26
+
+
+async def test_enrollments_are_counted_again_when_the_teaching_lessons_change(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.begin() as conn:
+        cohort = await insert_cohort(conn)
+        learner = await insert_learner(conn)
+        enrollment = await insert_enrollment(conn, learner["id"], cohort)
+        for lesson in ("l1", "l2"):
+            await conn.execute(
+                lesson_completions.insert().values(
+                    enrollment_id=enrollment,
+                    course_id="digital-skills",
+                    lesson_id=lesson,
+                    completed_at=START,
+                )
+            )
+        await append_events(
+            conn, [EventRow(type=EventType.ENROLLED, learner_key=learner["learner_key"])]
+        )
+
+    async def done() -> int | None:
+        async with engine.connect() as conn:
+            return await conn.scalar(select(enrollment_progress.c.lessons_done))
+
+    await rollups.fold(engine, START, TEACHING)
+    assert await done() == 2
+    await rollups.fold(engine, START, {"digital-skills": frozenset({"l2", "l3"})})
+    assert await done() == 1

@@ -143,10 +143,12 @@ async def sms_cost(
     conn: AsyncConnection, filters: Filters, scope: Scope, context: FigureContext
 ) -> Figure:
     """SMS sent per country (from the number's calling code): messages, segments, cost."""
-    # Summed per learner from ix_deliveries_console first; then one learner row per sender.
+    # Summed per learner from ix_deliveries_console alone: grouped by the bare column, SQLite
+    # walked ix_deliveries_learner and read every row instead (about 1 s at 400,000 rows).
+    sender = (deliveries.c.learner_id + 0).label("learner_id")
     per_learner = _scoped(
         select(
-            deliveries.c.learner_id,
+            sender,
             func.count().label("messages"),
             func.sum(func.coalesce(deliveries.c.segments, 0)).label("segments"),
         )
@@ -154,7 +156,7 @@ async def sms_cost(
             deliveries.c.channel == str(ChannelName.SMS),
             deliveries.c.status.in_(_statuses(SENT)),
         )
-        .group_by(deliveries.c.learner_id),
+        .group_by(sender),
         filters,
         scope,
     ).subquery()

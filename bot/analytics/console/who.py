@@ -42,7 +42,14 @@ from bot.analytics.figures import (
     Scope,
     figure,
 )
-from bot.store.tables import enrollments, events, learner_scores, learners, lesson_completions
+from bot.store.tables import (
+    enrollment_progress,
+    enrollments,
+    events,
+    learner_scores,
+    learners,
+    lesson_completions,
+)
 
 # (key, title, learners column): the attributes a learner is grouped by.
 DIMENSIONS = (
@@ -105,6 +112,10 @@ async def enrolled_cube(
         .group_by(enrollments.c.id, enrollments.c.learner_id, enrollments.c.cohort_id)
         .subquery()
     )
+    if not required:
+        return {}
+    if filters.since is None and filters.until is None and filters.course_id is None:
+        return await _cube(conn, _rolled_enrolled(filters, scope, required))
     needed = case(
         {cohort_id: n for cohort_id, n in required.items()},
         value=per_enrollment.c.cohort_id,
@@ -123,9 +134,26 @@ async def enrolled_cube(
         .where(learner_not_sandbox())
         .group_by(*_ATTRIBUTES)
     )
-    if not required:
-        return {}
     return await _cube(conn, query)
+
+
+def _rolled_enrolled(filters: Filters, scope: Scope, required: dict[int, int]) -> Any:
+    """`enrolled_cube` over every date and course, from the per-enrollment rollup alone."""
+    t = enrollment_progress.c
+    cells = [t[column.name] for column in _ATTRIBUTES]
+    needed = case({cohort_id: n for cohort_id, n in required.items()}, value=t.cohort_id, else_=0)
+    complete = case((and_(needed > 0, t.lessons_done >= needed), 1), else_=0)
+    return (
+        select(
+            *cells,
+            func.count(t.learner_key.distinct()).label("learners"),
+            func.count().label("enrollments"),
+            func.sum(complete).label("completed"),
+            func.sum(t.lessons_done).label("lessons"),
+        )
+        .where(cohort_clause(t.cohort_id, filters, scope), t.cohort_id.in_(sorted(required)))
+        .group_by(*cells)
+    )
 
 
 async def active_cube(

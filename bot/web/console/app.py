@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from bot.analytics.figures import Page, Scope
 from bot.config import Settings
 from bot.i18n import SHIPPED_LOCALES, UiCatalogs, is_rtl, language_name
-from bot.lessons.loader import LoadedCourse
+from bot.lessons.loader import LoadedCourse, teaching_by_course
 from bot.store import rollups
 from bot.store.availability import unavailable_reason
 from bot.store.db import utcnow
@@ -110,7 +110,9 @@ class Console:
         as of the last fold: the failure is logged, the page is not refused.
         """
         try:
-            await rollups.fold(self.config.engine, utcnow())
+            await rollups.fold(
+                self.config.engine, utcnow(), teaching_by_course(self.config.courses)
+            )
         except Exception as exc:
             reason = unavailable_reason(exc)
             if reason is None:
