@@ -270,7 +270,11 @@ def _add(
 ) -> None:
     for cell, row in cube.items():
         value = cell[position]
-        apply(groups.setdefault("" if value is None else str(value), _Group()), row)
+        key = "" if value is None else str(value)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = _Group()
+        apply(group, row)
 
 
 _GAIN_SUMS = (
@@ -308,20 +312,25 @@ class _Sums:
         return self._sums.get(f"{self._key}:{name}", 0.0)
 
 
+# By position, after the attributes: thousands of cells, five attributes each, per page.
+_FIRST = len(_ATTRIBUTES)
+
+
 def _apply_enrolled(group: _Group, row: Any) -> None:
-    group.learners += int(row.learners)
-    group.enrollments += int(row.enrollments)
-    group.completed += int(row.completed or 0)
-    group.lessons += int(row.lessons or 0)
+    learners_, enrollments_, completed, lessons = row[_FIRST : _FIRST + 4]
+    group.learners += int(learners_)
+    group.enrollments += int(enrollments_)
+    group.completed += int(completed or 0)
+    group.lessons += int(lessons or 0)
 
 
 def _apply_active(group: _Group, row: Any) -> None:
-    group.active += int(row.active)
+    group.active += int(row[_FIRST])
 
 
 def _apply_answers(group: _Group, row: Any) -> None:
-    group.answers += int(row.answers)
-    group.right += int(row.right or 0)
+    group.answers += int(row[_FIRST])
+    group.right += int(row[_FIRST + 1] or 0)
 
 
 def breakdown(

@@ -71,8 +71,14 @@ def upgrade() -> None:
     op.create_index(
         "ix_enrollment_progress_done", "enrollment_progress", ["cohort_id", "lessons_done"]
     )
+    # Every cohort: grouped in the index's order. A few cohorts: their entries, then sorted.
     op.create_index(
         "ix_enrollment_progress_cube",
+        "enrollment_progress",
+        [*ATTRIBUTES, "cohort_id", "lessons_done", "learner_key"],
+    )
+    op.create_index(
+        "ix_enrollment_progress_cohort_cube",
         "enrollment_progress",
         ["cohort_id", *ATTRIBUTES, "lessons_done", "learner_key"],
     )
@@ -111,7 +117,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_learner_scores_cube",
         "learner_scores",
-        ["cohort_id", "course_id", *ATTRIBUTES, "answered", "right_first"],
+        [*ATTRIBUTES, "cohort_id", "course_id", "answered", "right_first"],
     )
 
 
