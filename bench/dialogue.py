@@ -1,18 +1,23 @@
 """Answers per second through `Dialogue.handle` on SQLite, against bare single-row inserts.
 
     .venv/bin/python bench/dialogue.py [--learners 1000] [--answers 2000] [--runs 5]
+                                       [--fold-every SECONDS]
 
 Each run: a fresh migrated SQLite file store; `--learners` learners join a self-paced
 cohort (language, profile skipped) and sit on the first quiz question; then `--answers`
 replies ("1" or "2", seeded, so a mix of right and wrong) go through `Dialogue.handle`,
 timed; then, on the same engine, the same number of single-row inserts, each in its own
-transaction, timed as the baseline. Prints each run and the medians.
+transaction, timed as the baseline. Prints each run and the medians. `--fold-every`: while
+the answers are timed, a task on the same loop folds the console's rollups at that interval,
+as `serve`'s scheduler does every 15 s (a shorter interval folds the same events in more,
+smaller chunks).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import statistics
 import sys
@@ -21,6 +26,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from sqlalchemy import create_engine as create_sync_engine
@@ -32,8 +38,8 @@ from bot.dialogue import Dialogue  # noqa: E402
 from bot.domain import ChannelName, EventType, InboundMessage  # noqa: E402
 from bot.i18n import UiCatalogs  # noqa: E402
 from bot.lessons.catalogs import CourseTranslations, load_translations  # noqa: E402
-from bot.lessons.loader import LoadedCourse, load_courses  # noqa: E402
-from bot.store import migrate  # noqa: E402
+from bot.lessons.loader import LoadedCourse, load_courses, teaching_by_course  # noqa: E402
+from bot.store import migrate, rollups  # noqa: E402
 from bot.store.db import create_engine, utcnow  # noqa: E402
 from bot.store.tables import events  # noqa: E402
 
@@ -101,6 +107,7 @@ async def one_run(
     course_id: str,
     learners: int,
     answers: int,
+    fold_every: float | None = None,
 ) -> RunResult:
     """Set up a store with learners on a question, then time answers and bare inserts."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -124,12 +131,20 @@ async def one_run(
             # Seeded "1"/"2": right or wrong depending on the question, always understood.
             rng = random.Random(run)
             messages = [inbound(addresses[n % learners], rng.choice("12")) for n in range(answers)]
+            await rollups.fold(engine, utcnow(), teaching_by_course(courses))
+            folding = None
+            if fold_every is not None:
+                folding = asyncio.create_task(_fold_forever(engine, courses, fold_every))
             start = time.perf_counter()
             for message in messages:
                 replies = await dialogue.handle(message)
                 if not replies:
                     raise RuntimeError(f"no reply to {message}")
             answers_per_s = answers / (time.perf_counter() - start)
+            if folding is not None:
+                folding.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await folding
 
             now = utcnow()
             start = time.perf_counter()
@@ -168,12 +183,20 @@ async def one_run(
     return RunResult(answers_per_s, inserts_per_s, sync_inserts_per_s)
 
 
+async def _fold_forever(engine: Any, courses: Mapping[str, LoadedCourse], every: float) -> None:
+    teaching = teaching_by_course(courses)
+    while True:
+        await asyncio.sleep(every)
+        await rollups.fold(engine, utcnow(), teaching)
+
+
 async def main() -> None:
     """Parse arguments, run, print each run and the medians."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--learners", type=int, default=1000)
     parser.add_argument("--answers", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--fold-every", type=float, default=None, help="seconds between folds")
     args = parser.parse_args()
     # More answers than 3 per learner would run past the first lesson's quiz.
     if not 1 <= args.answers <= 3 * args.learners:
@@ -185,7 +208,9 @@ async def main() -> None:
     )
     results = []
     for run in range(1, args.runs + 1):
-        result = await one_run(run, courses, content, course_id, args.learners, args.answers)
+        result = await one_run(
+            run, courses, content, course_id, args.learners, args.answers, args.fold_every
+        )
         results.append(result)
         print(
             f"run {run}: {result.answers_per_s:8.0f} answers/s   "

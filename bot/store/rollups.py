@@ -197,6 +197,12 @@ async def fold(
 async def _recount_enrollments(engine: AsyncEngine, teaching: Teaching, upto: int) -> None:
     """Count every enrollment again if the teaching lessons are not those last counted."""
     fingerprint = teaching_fingerprint(teaching)
+    async with engine.connect() as conn:  # a read first: the console folds on every page
+        counted = await conn.scalar(
+            select(rollup_cursor.c.teaching).where(rollup_cursor.c.name == CURSOR)
+        )
+    if counted == fingerprint:
+        return
     async with engine.begin() as conn:
         # The cursor row's lock comes first, as in a chunk's claim: folders take turns.
         moved = await conn.execute(
