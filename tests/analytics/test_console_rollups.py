@@ -28,14 +28,14 @@ async def test_rolled_figures_equal_those_read_from_the_log(console: Console, re
         assert await overview.completion_histograms(
             conn, Filters(), scope, context
         ) == await overview.completion_histograms(conn, EVERY_DATE, scope, context)
-        rolled = await who.enrolled_cube(conn, Filters(), scope, context)
-        logged = await who.enrolled_cube(conn, EVERY_DATE, scope, context)
+        rolled = await who.cube(conn, await who.enrolled_query(conn, Filters(), scope, context))
+        logged = await who.cube(conn, await who.enrolled_query(conn, EVERY_DATE, scope, context))
         assert rolled, "the world has enrollments"
         assert {cell: tuple(row[5:]) for cell, row in rolled.items()} == {
             cell: tuple(row[5:]) for cell, row in logged.items()
         }
-        rolled = await who.answers_cube(conn, Filters(), scope)
-        logged = await who.answers_cube(conn, EVERY_DATE, scope)
+        rolled = await who.cube(conn, who.answers_query(Filters(), scope))
+        logged = await who.cube(conn, who.answers_query(EVERY_DATE, scope))
         assert rolled, "the world has answers"
         assert {cell: tuple(row[5:]) for cell, row in rolled.items()} == {
             cell: tuple(row[5:]) for cell, row in logged.items()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, func, select
+from sqlalchemy import Integer, String, and_, case, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.analytics.console.common import (
@@ -61,6 +61,8 @@ DIMENSIONS = (
 )
 _ATTRIBUTES = [column for _, _, column in DIMENSIONS]
 Cube = dict[tuple[Any, ...], Any]
+_FIRST = len(_ATTRIBUTES)  # a cube row's figures follow its five attributes
+Totals = list[dict[str, list[int]]]  # per attribute position: group -> the cells' summed columns
 
 
 @dataclass(slots=True)
@@ -75,16 +77,47 @@ class _Group:
     gains: dict[str, float] = field(default_factory=dict)
 
 
-async def _cube(conn: AsyncConnection, query: Any) -> Cube:
+async def cube(conn: AsyncConnection, query: Any) -> Cube:
+    """A cube query's rows by cell (a tuple of the five attributes); {} for no query."""
     found: Cube = {}
-    for row in await conn.execute(query):
+    if query is None:
+        return found
+    for row in (await conn.execute(query)).all():  # all at once: thousands of cells
         found[tuple(row[: len(_ATTRIBUTES)])] = row
     return found
 
 
-async def enrolled_cube(
+async def totals(conn: AsyncConnection, query: Any, width: int) -> Totals:
+    """A cube's `width` figure columns summed into each attribute's groups, in SQL.
+
+    The cube is computed once (a materialised CTE) and summed five ways: its thousands of
+    cells summed in Python cost more than the SQL that made them.
+    """
+    found: Totals = [{} for _ in _ATTRIBUTES]
+    if query is None:
+        return found
+    cells = query.cte("cube").prefix_with("MATERIALIZED")
+    columns = list(cells.c)
+    figures = columns[_FIRST : _FIRST + width]
+    parts = [
+        select(
+            literal(position).label("position"),
+            func.cast(columns[position], String).label("value"),
+            *(func.sum(column).label(f"sum_{n}") for n, column in enumerate(figures)),
+        ).group_by(columns[position])
+        for position in range(_FIRST)
+    ]
+    for row in (await conn.execute(union_all(*parts))).all():
+        value = row[1]
+        found[int(row[0])]["" if value is None else str(value)] = [
+            int(number or 0) for number in row[2:]
+        ]
+    return found
+
+
+async def enrolled_query(
     conn: AsyncConnection, filters: Filters, scope: Scope, context: FigureContext
-) -> Cube:
+) -> Any:
     """Per cell: learners, enrollments, completed, teaching lessons completed (as the overview)."""
     courses = courses_of(context, filters)
     teaching = [(c.id, lesson_id) for c in courses for lesson_id in c.teaching_lessons()]
@@ -113,9 +146,9 @@ async def enrolled_cube(
         .subquery()
     )
     if not required:
-        return {}
+        return None
     if filters.since is None and filters.until is None and filters.course_id is None:
-        return await _cube(conn, _rolled_enrolled(filters, scope, required))
+        return _rolled_enrolled(filters, scope, required)
     needed = case(
         {cohort_id: n for cohort_id, n in required.items()},
         value=per_enrollment.c.cohort_id,
@@ -134,7 +167,7 @@ async def enrolled_cube(
         .where(learner_not_sandbox())
         .group_by(*_ATTRIBUTES)
     )
-    return await _cube(conn, query)
+    return query
 
 
 def _rolled_enrolled(filters: Filters, scope: Scope, required: dict[int, int]) -> Any:
@@ -156,9 +189,7 @@ def _rolled_enrolled(filters: Filters, scope: Scope, required: dict[int, int]) -
     )
 
 
-async def active_cube(
-    conn: AsyncConnection, filters: Filters, scope: Scope, context: FigureContext
-) -> Cube:
+def active_query(filters: Filters, scope: Scope, context: FigureContext) -> Any:
     """Per cell: learners with an event in the last ACTIVE_DAYS days."""
     query = (
         select(*_ATTRIBUTES, func.count(learners.c.id.distinct()).label("active"))
@@ -172,10 +203,10 @@ async def active_cube(
         )
         .group_by(*_ATTRIBUTES)
     )
-    return await _cube(conn, query)
+    return query
 
 
-async def answers_cube(conn: AsyncConnection, filters: Filters, scope: Scope) -> Cube:
+def answers_query(filters: Filters, scope: Scope) -> Any:
     """Per cell: first attempts at graded questions, and how many were right."""
     if filters.since is None and filters.until is None:
         # Every date: the per-learner rollup, which carries the learners' attributes.
@@ -193,7 +224,7 @@ async def answers_cube(conn: AsyncConnection, filters: Filters, scope: Scope) ->
             )
             .group_by(*cells)
         )
-        return await _cube(conn, rolled)
+        return rolled
     if scope.cohort_ids is not None or filters.cohort_id is not None:
         # A few cohorts: their answers (ix_events_cohort) joined to learners one by one.
         joined = (
@@ -206,7 +237,7 @@ async def answers_cube(conn: AsyncConnection, filters: Filters, scope: Scope) ->
             .where(*first_graded_answers(filters, scope))
             .group_by(*_ATTRIBUTES)
         )
-        return await _cube(conn, joined)
+        return joined
     # Every cohort: summed per learner first (from ix_events_stage alone), then one learners
     # row each; joining each of the ~400,000 answers to its learner took twice as long.
     per_learner = (
@@ -230,7 +261,7 @@ async def answers_cube(conn: AsyncConnection, filters: Filters, scope: Scope) ->
         )
         .group_by(*_ATTRIBUTES)
     )
-    return await _cube(conn, query)
+    return query
 
 
 async def gain_cubes(
@@ -248,7 +279,7 @@ async def gain_cubes(
             .select_from(paired.join(learners, learners.c.learner_key == paired.c.learner_key))
             .group_by(*_ATTRIBUTES)
         )
-        found.append((assessment.items, await _cube(conn, query)))
+        found.append((assessment.items, await cube(conn, query)))
     return found
 
 
@@ -312,39 +343,24 @@ class _Sums:
         return self._sums.get(f"{self._key}:{name}", 0.0)
 
 
-# By position, after the attributes: thousands of cells, five attributes each, per page.
-_FIRST = len(_ATTRIBUTES)
-
-
-def _apply_enrolled(group: _Group, row: Any) -> None:
-    learners_, enrollments_, completed, lessons = row[_FIRST : _FIRST + 4]
-    group.learners += int(learners_)
-    group.enrollments += int(enrollments_)
-    group.completed += int(completed or 0)
-    group.lessons += int(lessons or 0)
-
-
-def _apply_active(group: _Group, row: Any) -> None:
-    group.active += int(row[_FIRST])
-
-
-def _apply_answers(group: _Group, row: Any) -> None:
-    group.answers += int(row[_FIRST])
-    group.right += int(row[_FIRST + 1] or 0)
-
-
 def breakdown(
     position: int,
-    enrolled: Cube,
-    active: Cube,
-    answered: Cube,
+    enrolled: Totals,
+    active: Totals,
+    answered: Totals,
     gains: Iterable[tuple[int, Cube]],
 ) -> tuple[list[list[Cell]], int]:
     """One attribute's rows (groups by size, largest first) and how many groups were held back."""
     groups: dict[str, _Group] = {}
-    _add(groups, enrolled, position, _apply_enrolled)
-    _add(groups, active, position, _apply_active)
-    _add(groups, answered, position, _apply_answers)
+    for key, (learners_, enrollments_, completed, lessons) in enrolled[position].items():
+        group = groups.setdefault(key, _Group())
+        group.learners, group.enrollments = learners_, enrollments_
+        group.completed, group.lessons = completed, lessons
+    for key, (active_,) in active[position].items():
+        groups.setdefault(key, _Group()).active = active_
+    for key, (answers, right) in answered[position].items():
+        group = groups.setdefault(key, _Group())
+        group.answers, group.right = answers, right
     gains = list(gains)
     for index, (_, cube) in enumerate(gains):
         _add(groups, cube, position, _gain_into(str(index)))
@@ -381,13 +397,13 @@ async def who(
     conn: AsyncConnection, filters: Filters, scope: Scope, context: FigureContext
 ) -> Sequence[Figure]:
     """One figure per attribute: its groups' learners, activity, completion, scores, gain."""
-    enrolled = await enrolled_cube(conn, filters, scope, context)
-    active = await active_cube(conn, filters, scope, context)
-    answered = await answers_cube(conn, filters, scope)
+    enrolled_totals = await totals(conn, await enrolled_query(conn, filters, scope, context), 4)
+    active_totals = await totals(conn, active_query(filters, scope, context), 1)
+    answered_totals = await totals(conn, answers_query(filters, scope), 2)
     gains = await gain_cubes(conn, filters, scope, context)
     figures = []
     for position, (key, title, _) in enumerate(DIMENSIONS):
-        rows, held = breakdown(position, enrolled, active, answered, gains)
+        rows, held = breakdown(position, enrolled_totals, active_totals, answered_totals, gains)
         figures.append(
             figure(
                 f"by_{key}",
