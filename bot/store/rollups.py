@@ -53,6 +53,19 @@ QuestionKey = tuple[str, str, str, int | None]  # course, lesson, question, coho
 ScoreKey = tuple[str, int | None, str]  # learner_key, cohort, course
 _ATTRIBUTES = ("profile_gender", "profile_role", "profile_country", "locale", "channel")
 Teaching = Mapping[str, Collection[str]]  # course id -> its teaching lessons' ids
+# The events that come with a change to a learner's attributes (enrolling may create the
+# learner; a deletion clears the profile), and those that change an enrollment's progress.
+_ATTRIBUTE_EVENTS = frozenset(
+    str(kind)
+    for kind in (
+        EventType.ENROLLED,
+        EventType.PROFILE_UPDATED,
+        EventType.LANGUAGE_CHANGED,
+        EventType.DATA_DELETED,
+        EventType.RESTARTED,
+    )
+)
+_ENROLLMENT_EVENTS = _ATTRIBUTE_EVENTS | {str(EventType.LESSON_COMPLETED)}
 
 
 def teaching_fingerprint(teaching: Teaching) -> str:
@@ -268,14 +281,22 @@ async def _fold_chunk(
     await _add_question_days(conn, answers)
     scored = {(a.learner_key, a.cohort_id, a.course_id) for a in answers}
     history = await _first_answers(conn, sorted({key for key, _, _ in scored}), end)
-    await _update_sums_and_scores(conn, scored, history, start)
-    touched = {str(row.learner_key) for row in tail if row.channel != _SANDBOX}
+    new_rows = await _update_sums_and_scores(conn, scored, history, start)
+    # Only what can change a learner's attributes or enrollments asks for their rows again
+    # (an answer, most of the log, does not): a new score row, a profile answer, a language.
+    touched = new_rows | {
+        str(row.learner_key)
+        for row in tail
+        if row.channel != _SANDBOX and row.type in _ATTRIBUTE_EVENTS
+    }
     await _refresh_attributes(conn, touched)
     # Enrollments the last recount did not see yet: their learners' events are newer.
     changed = {
         str(row.learner_key)
         for row in tail
-        if row.channel != _SANDBOX and int(row.id) > enrollments_as_of
+        if row.channel != _SANDBOX
+        and row.type in _ENROLLMENT_EVENTS
+        and int(row.id) > enrollments_as_of
     }
     for keys in _batches(sorted(changed)):
         await _refresh_enrollments(conn, keys, teaching)
@@ -296,7 +317,7 @@ async def _add_question_days(conn: AsyncConnection, answers: Sequence[_Answer]) 
     t = question_days.c
     existing: dict[tuple[str, str, str, int | None, date], Any] = {}
     for days in _batches(sorted({key[4] for key in deltas})):
-        for found in await conn.execute(select(question_days).where(t.day.in_(days))):
+        for found in (await conn.execute(select(question_days).where(t.day.in_(days)))).all():
             key = (found.course_id, found.lesson_id, found.question_id, found.cohort_id, found.day)
             existing[key] = found
     updates: list[dict[str, Any]] = []
@@ -367,7 +388,7 @@ async def _first_answers(
             t.lesson_id.is_not(None),
             t.question_id.is_not(None),
         )
-        for row in await conn.execute(query):
+        for row in (await conn.execute(query)).all():
             cohort = None if row.cohort_id is None else int(row.cohort_id)
             item: QuestionKey = (row.course_id, row.lesson_id, row.question_id, cohort)
             found[(row.learner_key, cohort, row.course_id)].append(
@@ -381,8 +402,9 @@ async def _update_sums_and_scores(
     scored: set[ScoreKey],
     history: dict[ScoreKey, list[tuple[int, QuestionKey, int]]],
     start: int,
-) -> None:
-    """Replace each scored learner's share of the item sums, and set their score rows.
+) -> set[str]:
+    """Replace each scored learner's share of the item sums, and set their score rows; the
+    learners whose score rows are new.
 
     A learner's share of item i is (1, x_i, t, t^2, x_i t), t their score on the course;
     a new answer changes t, so their share of every item they answered changes: the fold
@@ -400,7 +422,7 @@ async def _update_sums_and_scores(
                 deltas[item].add(sign, x, t)
         totals[key] = (len(after), sum(x for _, x in after))
     await _apply_sums(conn, deltas)
-    await _set_scores(conn, totals)
+    return await _set_scores(conn, totals)
 
 
 async def _apply_sums(conn: AsyncConnection, deltas: dict[QuestionKey, _Sums]) -> None:
@@ -408,7 +430,7 @@ async def _apply_sums(conn: AsyncConnection, deltas: dict[QuestionKey, _Sums]) -
         return
     existing = {
         (row.course_id, row.lesson_id, row.question_id, row.cohort_id): row
-        for row in await conn.execute(select(question_sums))
+        for row in (await conn.execute(select(question_sums))).all()
     }  # one row per cohort and question: a few thousand at most
     names = ("n", "sx", "st", "stt", "sxt")
     updates: list[dict[str, Any]] = []
@@ -435,14 +457,15 @@ async def _apply_sums(conn: AsyncConnection, deltas: dict[QuestionKey, _Sums]) -
     await _update_rows(conn, question_sums, updates)
 
 
-async def _set_scores(conn: AsyncConnection, totals: dict[ScoreKey, tuple[int, int]]) -> None:
+async def _set_scores(conn: AsyncConnection, totals: dict[ScoreKey, tuple[int, int]]) -> set[str]:
+    """Write the score rows; the learners of the rows inserted (their attributes still unset)."""
     if not totals:
-        return
+        return set()
     t = learner_scores.c
     existing: dict[ScoreKey, int] = {}
     for keys in _batches(sorted({key for key, _, _ in totals})):
         query = select(t.id, t.learner_key, t.cohort_id, t.course_id).where(t.learner_key.in_(keys))
-        for row in await conn.execute(query):
+        for row in (await conn.execute(query)).all():
             existing[(row.learner_key, row.cohort_id, row.course_id)] = int(row.id)
     updates: list[dict[str, Any]] = []
     inserts: list[dict[str, Any]] = []
@@ -465,6 +488,7 @@ async def _set_scores(conn: AsyncConnection, totals: dict[ScoreKey, tuple[int, i
     if inserts:
         await conn.execute(insert(learner_scores), inserts)
     await _update_rows(conn, learner_scores, updates)
+    return {str(row["learner_key"]) for row in inserts}
 
 
 async def _refresh_attributes(conn: AsyncConnection, learner_keys: set[str]) -> None:
@@ -486,7 +510,7 @@ async def _refresh_attributes(conn: AsyncConnection, learner_keys: set[str]) -> 
         )
         rows = [
             {"key": row.learner_key, **{f"new_{name}": row._mapping[name] for name in _ATTRIBUTES}}
-            for row in await conn.execute(query)
+            for row in (await conn.execute(query)).all()
         ]
         if rows:
             await conn.execute(statement, rows)
@@ -525,7 +549,7 @@ async def _refresh_enrollments(
             lesson_completions.c.enrollment_id.in_([int(row.id) for row in rows])
         )
     done: Counter[int] = Counter()
-    for enrollment_id, course_id, lesson_id in await conn.execute(done_query):
+    for enrollment_id, course_id, lesson_id in (await conn.execute(done_query)).all():
         if lesson_id in teaching.get(course_id, ()):
             done[int(enrollment_id)] += 1
     values = [

@@ -153,7 +153,7 @@ async def test_racing_folders_fold_each_event_once(engine: AsyncEngine) -> None:
         assert await conn.scalar(select(func.sum(question_sums.c.n))) == 24
 
 
-async def test_a_learners_new_profile_reaches_their_scores_with_their_next_event(
+async def test_a_learners_new_profile_reaches_their_scores_with_the_event_that_logs_it(
     engine: AsyncEngine,
 ) -> None:
     keys, _ = await a_log(engine)
