@@ -65,11 +65,13 @@ class Column:
 
 @dataclass(frozen=True, slots=True)
 class Chart:
-    """How to draw a table: `x` is a column key, `series` the column keys plotted against it."""
+    """How to draw a table: `x` is a column key, `series` the column keys plotted against it;
+    `x_also` more column keys that name a point with `x` (q1 is in every lesson)."""
 
     kind: ChartKind
     x: str
     series: tuple[str, ...]
+    x_also: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

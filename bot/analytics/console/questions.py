@@ -225,7 +225,7 @@ async def questions(
             N_("Questions"),
             COLUMNS,
             rows,
-            chart=Chart("bar", "question", ("facility",)),
+            chart=Chart("bar", "question", ("facility",), x_also=("lesson",)),
             flagged=frozenset(flagged),
             note=N_(
                 "First attempts only. Facility: the share right. Discrimination: the "

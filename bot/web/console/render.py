@@ -77,8 +77,9 @@ def format_cell(value: Cell, column: Column, locale: str) -> str:
         if column.kind == "share":
             return format_percent(value, locale)
         if column.kind == "number" and isinstance(value, float):
-            # Two decimals at most: a mean gain of 0.1234 reads 0.12.
-            return babel.numbers.format_decimal(value, "#,##0.##", locale=parse_locale(locale))
+            # Two decimals at most: a mean gain of 0.1234 reads 0.12, and -0.004 reads 0, not -0.
+            shown = round(value, 2) + 0.0
+            return babel.numbers.format_decimal(shown, "#,##0.##", locale=parse_locale(locale))
         return format_number(value, locale)
     return str(value)
 
@@ -135,8 +136,7 @@ def chart_json(figure: Figure, ui: CliUi) -> str | None:
     if chart is None:
         return None
     t = ui.translations
-    x_column = figure.columns[figure.column(chart.x)]
-    x_index = figure.column(chart.x)
+    naming = [figure.column(key) for key in (*chart.x_also, chart.x)]
     series = []
     for key in chart.series:
         index = figure.column(key)
@@ -151,7 +151,10 @@ def chart_json(figure: Figure, ui: CliUi) -> str | None:
     data = {
         "kind": chart.kind,
         "title": t.gettext(figure.title),
-        "x": [format_cell(row[x_index], x_column, ui.locale) for row in figure.rows],
+        "x": [
+            " · ".join(format_cell(row[i], figure.columns[i], ui.locale) for i in naming)
+            for row in figure.rows
+        ],
         "series": series,
         "rtl": is_rtl(ui.locale),
     }

@@ -16,6 +16,8 @@ def test_cells_are_formatted_by_their_kind_in_the_readers_locale() -> None:
     assert format_cell(0.256, Column("s", "S", "share"), "en") == "26%"
     assert format_cell(0.256, Column("s", "S", "share"), "fr") == "26\u00a0%"
     assert format_cell(2 / 3, Column("x", "X", "number"), "es") == "0,67"
+    assert format_cell(-0.004, Column("x", "X", "number"), "en") == "0"  # not "-0"
+    assert format_cell(-0.006, Column("x", "X", "number"), "en") == "-0.01"
     assert format_cell(date(2026, 3, 5), Column("d", "D", "date"), "pt") == "5 de mar. de 2026"
     moment = datetime(2026, 3, 5, 14, 30, tzinfo=UTC)
     assert format_cell(moment, Column("t", "T", "datetime"), "en") == "Mar 5, 2026, 2:30:00\u202fPM"
@@ -46,6 +48,18 @@ def test_the_chart_data_has_the_rows_formatted_labels_and_raw_values() -> None:
         "series": [{"label": "Learners", "share": False, "values": [3.0, None]}],
         "rtl": False,
     }
+
+
+def test_a_charts_points_are_named_by_every_column_it_names() -> None:
+    made = figure(
+        "questions",
+        "Questions",
+        [Column("lesson", "Lesson"), Column("question", "Question"), Column("f", "F", "share")],
+        [["l1", "q1", 0.5], ["l2", "q1", 0.25]],
+        chart=Chart("bar", "question", ("f",), x_also=("lesson",)),
+    )
+    data = json.loads(chart_json(made, CliUi.english()) or "")
+    assert data["x"] == ["l1 · q1", "l2 · q1"]  # q1 is in every lesson
 
 
 def test_csv_cells_keep_numbers_and_defuse_text() -> None:
