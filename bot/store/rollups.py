@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.domain import ChannelName, EventType
 from bot.store.tables import (
+    ATTRIBUTE_NAMES,
     enrollment_progress,
     enrollments,
     events,
@@ -51,7 +52,7 @@ _SANDBOX = ChannelName.SANDBOX.value
 
 QuestionKey = tuple[str, str, str, int | None]  # course, lesson, question, cohort
 ScoreKey = tuple[str, int | None, str]  # learner_key, cohort, course
-_ATTRIBUTES = ("profile_gender", "profile_role", "profile_country", "locale", "channel")
+_ATTRIBUTES = ATTRIBUTE_NAMES
 Teaching = Mapping[str, Collection[str]]  # course id -> its teaching lessons' ids
 # The events that come with a change to a learner's attributes (enrolling may create the
 # learner; a deletion clears the profile), and those that change an enrollment's progress.

@@ -349,6 +349,20 @@ rollup_cursor = Table(
     Column("enrollments_as_of", BigInteger, nullable=False, server_default="0"),
 )
 
+# The learner attributes the Who page groups by, copied into the rollups from learners.
+ATTRIBUTE_NAMES = ("profile_gender", "profile_role", "profile_country", "locale", "channel")
+
+
+def _attribute_columns() -> list[Column[Any]]:
+    return [
+        Column("profile_gender", String(20), nullable=True),
+        Column("profile_role", String(40), nullable=True),
+        Column("profile_country", String(2), nullable=True),
+        Column("locale", String(20), nullable=True),
+        Column("channel", String(20), nullable=False),
+    ]
+
+
 # Per enrollment (the sandbox's left out): its teaching lessons completed, with the learner's
 # attributes copied in, so the overview and the Who page count enrollments without joins.
 enrollment_progress = Table(
@@ -358,21 +372,13 @@ enrollment_progress = Table(
     Column("learner_key", String(36), nullable=False),
     Column("cohort_id", Id, nullable=False),
     Column("lessons_done", Integer, nullable=False),
-    Column("profile_gender", String(20), nullable=True),
-    Column("profile_role", String(40), nullable=True),
-    Column("profile_country", String(2), nullable=True),
-    Column("locale", String(20), nullable=True),
-    Column("channel", String(20), nullable=False),
+    *_attribute_columns(),
     Index("ix_enrollment_progress_learner", "learner_key"),
     Index("ix_enrollment_progress_done", "cohort_id", "lessons_done"),
     # Every cohort: grouped in the index's order. A few cohorts: their entries, then sorted.
     Index(
         "ix_enrollment_progress_cube",
-        "profile_gender",
-        "profile_role",
-        "profile_country",
-        "locale",
-        "channel",
+        *ATTRIBUTE_NAMES,
         "cohort_id",
         "lessons_done",
         "learner_key",
@@ -380,11 +386,7 @@ enrollment_progress = Table(
     Index(
         "ix_enrollment_progress_cohort_cube",
         "cohort_id",
-        "profile_gender",
-        "profile_role",
-        "profile_country",
-        "locale",
-        "channel",
+        *ATTRIBUTE_NAMES,
         "lessons_done",
         "learner_key",
     ),
@@ -437,20 +439,12 @@ learner_scores = Table(
     Column("course_id", String(64), nullable=False),
     Column("answered", Integer, nullable=False),
     Column("right_first", Integer, nullable=False),
-    Column("profile_gender", String(20), nullable=True),
-    Column("profile_role", String(40), nullable=True),
-    Column("profile_country", String(2), nullable=True),
-    Column("locale", String(20), nullable=True),
-    Column("channel", String(20), nullable=False),
+    *_attribute_columns(),
     Index("ix_learner_scores_key", "learner_key", "cohort_id", "course_id"),
     # Led by the attributes, so grouping by them walks the index in order (no sort).
     Index(
         "ix_learner_scores_cube",
-        "profile_gender",
-        "profile_role",
-        "profile_country",
-        "locale",
-        "channel",
+        *ATTRIBUTE_NAMES,
         "cohort_id",
         "course_id",
         "answered",
