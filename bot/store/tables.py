@@ -392,15 +392,23 @@ enrollment_progress = Table(
     ),
 )
 
+
+def _question_key_columns() -> list[Column[Any]]:
+    """A graded question in a cohort (None: outside any), as the question rollups key it."""
+    return [
+        Column("id", Id, primary_key=True, autoincrement=True),
+        Column("course_id", String(64), nullable=False),
+        Column("lesson_id", String(64), nullable=False),
+        Column("question_id", String(64), nullable=False),
+        Column("cohort_id", Id, nullable=True),
+    ]
+
+
 # Per cohort, graded question and UTC day: first attempts, how many right, each option's count.
 question_days = Table(
     "question_days",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("course_id", String(64), nullable=False),
-    Column("lesson_id", String(64), nullable=False),
-    Column("question_id", String(64), nullable=False),
-    Column("cohort_id", Id, nullable=True),
+    *_question_key_columns(),
     Column("day", Date, nullable=False),
     Column("answered", Integer, nullable=False),
     Column("right_first", Integer, nullable=False),
@@ -414,11 +422,7 @@ question_days = Table(
 question_sums = Table(
     "question_sums",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("course_id", String(64), nullable=False),
-    Column("lesson_id", String(64), nullable=False),
-    Column("question_id", String(64), nullable=False),
-    Column("cohort_id", Id, nullable=True),
+    *_question_key_columns(),
     Column("n", BigInteger, nullable=False),
     Column("sx", BigInteger, nullable=False),
     Column("st", BigInteger, nullable=False),
