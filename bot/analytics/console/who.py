@@ -1,10 +1,11 @@
 """Who: the figures of the other pages by gender, role, country, locale and channel.
 
 Each query groups by all five learner attributes at once (a small cube: a learner sits in
-exactly one cell, so counts of distinct learners add up across cells) and Python sums the
-cells into each attribute's groups. A group of fewer than MIN_GROUP_SIZE learners is held
-back; when that holds back exactly one group of an attribute, the next smallest is held back
-too, or the first could be worked out from the overview's totals by subtraction.
+exactly one cell, so counts of distinct learners add up across cells), and SQL sums the
+cells into each attribute's groups (`totals`); the gain cubes, a few cells, are summed
+here. A group of fewer than MIN_GROUP_SIZE learners is held back; when that holds back
+exactly one group of an attribute, the next smallest is held back too, or the first could
+be worked out from the overview's totals by subtraction.
 """
 
 from __future__ import annotations
