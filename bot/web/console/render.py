@@ -136,7 +136,8 @@ def chart_json(figure: Figure, ui: CliUi) -> str | None:
     if chart is None:
         return None
     t = ui.translations
-    naming = [figure.column(key) for key in (*chart.x_also, chart.x)]
+    # x first: a long label is cut at its end, and x is what tells the points apart.
+    naming = [figure.column(key) for key in (chart.x, *chart.x_also)]
     series = []
     for key in chart.series:
         index = figure.column(key)

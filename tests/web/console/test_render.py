@@ -59,7 +59,7 @@ def test_a_charts_points_are_named_by_every_column_it_names() -> None:
         chart=Chart("bar", "question", ("f",), x_also=("lesson",)),
     )
     data = json.loads(chart_json(made, CliUi.english()) or "")
-    assert data["x"] == ["l1 · q1", "l2 · q1"]  # q1 is in every lesson
+    assert data["x"] == ["q1 · l1", "q1 · l2"]  # q1 is in every lesson
 
 
 def test_csv_cells_keep_numbers_and_defuse_text() -> None:
