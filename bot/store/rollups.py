@@ -20,13 +20,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    type_coerce,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -50,8 +63,6 @@ MAX_OPTIONS = 5  # the lesson format allows 2 to 5 options
 _IN_BATCH = 500  # keys per IN list
 _SANDBOX = ChannelName.SANDBOX.value
 
-QuestionKey = tuple[str, str, str, int | None]  # course, lesson, question, cohort
-ScoreKey = tuple[str, int | None, str]  # learner_key, cohort, course
 _ATTRIBUTES = ATTRIBUTE_NAMES
 Teaching = Mapping[str, Collection[str]]  # course id -> its teaching lessons' ids
 # The events that come with a change to a learner's attributes (enrolling may create the
@@ -75,78 +86,40 @@ def teaching_fingerprint(teaching: Teaching) -> str:
     return hashlib.sha256(json.dumps(named, sort_keys=True).encode()).hexdigest()
 
 
+# The event's type as an expression no index holds. Without statistics (a SQLite file never
+# analysed), SQLite would rather walk ix_events_stage over every answer ever logged than the
+# chunk's id range or a few learners' entries in ix_events_learner.
+def _unindexed_type() -> ColumnElement[str]:
+    return events.c.type.concat("")
+
+
+def _graded_first(start: int | None, end: int) -> list[ColumnElement[bool]]:
+    """First attempts at graded questions with ids in (start, end] (None: from the start)."""
+    t = events.c
+    clauses = [
+        t.id <= end,
+        _unindexed_type() == EventType.ANSWERED.value,
+        t.attempt == 1,
+        t.correct.is_not(None),
+        t.course_id.is_not(None),
+        t.lesson_id.is_not(None),
+        t.question_id.is_not(None),
+    ]
+    return clauses if start is None else [t.id > start, *clauses]
+
+
+def _utc_day(conn: AsyncConnection) -> ColumnElement[date]:
+    """The UTC day an event occurred on, computed by the database."""
+    if conn.dialect.name == "postgresql":
+        return cast(func.timezone("UTC", events.c.occurred_at), Date)
+    return type_coerce(func.date(events.c.occurred_at), Date)  # SQLite stores UTC text
+
+
 def chosen_options(value: str | None) -> list[int]:
     """The option numbers (1-based) in a normalised answer: "1,3", "2", "true" (1), "false"."""
     if value in ("true", "false"):
         return [1 if value == "true" else 2]
     return [int(part) for part in (value or "").split(",") if part.strip().isdigit()]
-
-
-@dataclass(slots=True)
-class _Day:
-    answered: int = 0
-    right: int = 0
-    options: list[int] = field(default_factory=lambda: [0] * MAX_OPTIONS)
-
-
-@dataclass(slots=True)
-class _Sums:
-    n: int = 0
-    sx: int = 0
-    st: int = 0
-    stt: int = 0
-    sxt: int = 0
-
-    def add(self, sign: int, x: int, t: int) -> None:
-        self.n += sign
-        self.sx += sign * x
-        self.st += sign * t
-        self.stt += sign * t * t
-        self.sxt += sign * x * t
-
-
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    """A first attempt at a graded question, as the fold reads it."""
-
-    id: int
-    learner_key: str
-    cohort_id: int | None
-    course_id: str
-    lesson_id: str
-    question_id: str
-    right: int
-    day: date
-    value: str | None
-
-
-def _is_graded_first(row: Any) -> bool:
-    return (
-        row.type == EventType.ANSWERED.value
-        and row.attempt == 1
-        and row.correct is not None
-        and row.channel != _SANDBOX
-        and row.course_id is not None
-        and row.lesson_id is not None
-        and row.question_id is not None
-    )
-
-
-def _answer(row: Any) -> _Answer:
-    detail = row.detail if isinstance(row.detail, dict) else {}
-    value = detail.get("value")
-    when: datetime = row.occurred_at
-    return _Answer(
-        id=int(row.id),
-        learner_key=str(row.learner_key),
-        cohort_id=None if row.cohort_id is None else int(row.cohort_id),
-        course_id=str(row.course_id),
-        lesson_id=str(row.lesson_id),
-        question_id=str(row.question_id),
-        right=1 if row.correct else 0,
-        day=when.date(),
-        value=None if value is None else str(value),
-    )
 
 
 def _batches(items: Iterable[Any]) -> Iterator[list[Any]]:
@@ -260,72 +233,64 @@ async def _claim(conn: AsyncConnection, start: int, end: int, now: datetime) -> 
 async def _fold_chunk(
     conn: AsyncConnection, start: int, end: int, teaching: Teaching, enrollments_as_of: int
 ) -> None:
-    tail = (
-        await conn.execute(
-            select(
-                events.c.id,
-                events.c.type,
-                events.c.learner_key,
-                events.c.cohort_id,
-                events.c.course_id,
-                events.c.lesson_id,
-                events.c.question_id,
-                events.c.channel,
-                events.c.correct,
-                events.c.attempt,
-                events.c.detail,
-                events.c.occurred_at,
-            ).where(events.c.id > start, events.c.id <= end)
-        )
-    ).all()
-    answers = [_answer(row) for row in tail if _is_graded_first(row)]
-    await _add_question_days(conn, answers)
-    scored = {(a.learner_key, a.cohort_id, a.course_id) for a in answers}
-    history = await _first_answers(conn, sorted({key for key, _, _ in scored}), end)
-    new_rows = await _update_sums_and_scores(conn, scored, history, start)
+    """Fold the events with ids in (start, end]: the database sums, Python adds the sums in.
+
+    Each step reads the chunk grouped (a few hundred rows for tens of thousands of events),
+    so the fold's cost is the database's scan, not a Python object per event.
+    """
+    await _add_question_days(conn, start, end)
+    await _update_sums_and_scores(conn, start, end)
+    touched, changed = await _learners_to_refresh(conn, start, end, enrollments_as_of)
     # Only what can change a learner's attributes or enrollments asks for their rows again
-    # (an answer, most of the log, does not): a new score row, a profile answer, a language.
-    touched = new_rows | {
-        str(row.learner_key)
-        for row in tail
-        if row.channel != _SANDBOX and row.type in _ATTRIBUTE_EVENTS
-    }
+    # (an answer, most of the log, does not): a profile answer, a language, a deletion.
     await _refresh_attributes(conn, touched)
-    # Enrollments the last recount did not see yet: their learners' events are newer.
-    changed = {
-        str(row.learner_key)
-        for row in tail
-        if row.channel != _SANDBOX
-        and row.type in _ENROLLMENT_EVENTS
-        and int(row.id) > enrollments_as_of
-    }
     for keys in _batches(sorted(changed)):
         await _refresh_enrollments(conn, keys, teaching)
 
 
-async def _add_question_days(conn: AsyncConnection, answers: Sequence[_Answer]) -> None:
-    """Add the chunk's first attempts to their (question, cohort, day) rows."""
-    deltas: dict[tuple[str, str, str, int | None, date], _Day] = defaultdict(_Day)
-    for a in answers:
-        day = deltas[(a.course_id, a.lesson_id, a.question_id, a.cohort_id, a.day)]
-        day.answered += 1
-        day.right += a.right
-        for option in chosen_options(a.value):
+async def _add_question_days(conn: AsyncConnection, start: int, end: int) -> None:
+    """Add the chunk's first attempts to their (question, cohort, day) rows.
+
+    Grouped by the answer's value too (a handful per question), so the database reads each
+    value once and the few groups are split into options here.
+    """
+    t = events.c
+    day = _utc_day(conn).label("day")
+    value = t.detail["value"].as_string().label("value")
+    grouped = (
+        select(
+            t.course_id,
+            t.lesson_id,
+            t.question_id,
+            t.cohort_id,
+            day,
+            value,
+            func.count().label("answered"),
+            func.sum(case((t.correct, 1), else_=0)).label("right_first"),
+        )
+        .where(*_graded_first(start, end), t.channel != _SANDBOX)
+        .group_by(t.course_id, t.lesson_id, t.question_id, t.cohort_id, day, value)
+    )
+    deltas: dict[tuple[Any, ...], list[int]] = {}
+    for group in await conn.execute(grouped):
+        counts = deltas.setdefault(_day_key(group), [0] * (2 + MAX_OPTIONS))
+        counts[0] += int(group.answered)
+        counts[1] += int(group.right_first)
+        for option in chosen_options(group.value):
             if 1 <= option <= MAX_OPTIONS:
-                day.options[option - 1] += 1
+                counts[1 + option] += int(group.answered)
     if not deltas:
         return
-    t = question_days.c
-    existing: dict[tuple[str, str, str, int | None, date], Any] = {}
+    d = question_days.c
+    existing: dict[tuple[Any, ...], Any] = {}
     for days in _batches(sorted({key[4] for key in deltas})):
-        for found in (await conn.execute(select(question_days).where(t.day.in_(days)))).all():
-            key = (found.course_id, found.lesson_id, found.question_id, found.cohort_id, found.day)
-            existing[key] = found
+        for found in (await conn.execute(select(question_days).where(d.day.in_(days)))).all():
+            existing[_day_key(found)] = found
+    counted = ("answered", "right_first", *(f"option_{n}" for n in range(1, MAX_OPTIONS + 1)))
     updates: list[dict[str, Any]] = []
     inserts: list[dict[str, Any]] = []
-    for key, delta in deltas.items():
+    for key, counts in deltas.items():
         row = existing.get(key)
-        options = {f"option_{n + 1}": count for n, count in enumerate(delta.options)}
         if row is None:
             course_id, lesson_id, question_id, cohort_id, on = key
             inserts.append(
@@ -335,23 +300,25 @@ async def _add_question_days(conn: AsyncConnection, answers: Sequence[_Answer]) 
                     "question_id": question_id,
                     "cohort_id": cohort_id,
                     "day": on,
-                    "answered": delta.answered,
-                    "right_first": delta.right,
-                    **options,
+                    **dict(zip(counted, counts, strict=True)),
                 }
             )
         else:
             updates.append(
                 {
                     "row_id": row.id,
-                    "answered": row.answered + delta.answered,
-                    "right_first": row.right_first + delta.right,
-                    **{name: getattr(row, name) + count for name, count in options.items()},
+                    **{
+                        n: getattr(row, n) + count for n, count in zip(counted, counts, strict=True)
+                    },
                 }
             )
     if inserts:
         await conn.execute(insert(question_days), inserts)
     await _update_rows(conn, question_days, updates)
+
+
+def _day_key(row: Any) -> tuple[Any, ...]:
+    return (row.course_id, row.lesson_id, row.question_id, row.cohort_id, row.day)
 
 
 async def _update_rows(conn: AsyncConnection, table: Any, rows: Sequence[dict[str, Any]]) -> None:
@@ -370,126 +337,170 @@ async def _update_rows(conn: AsyncConnection, table: Any, rows: Sequence[dict[st
     )
 
 
-async def _first_answers(
-    conn: AsyncConnection, learner_keys: Sequence[str], end: int
-) -> dict[ScoreKey, list[tuple[int, QuestionKey, int]]]:
-    """Every first graded attempt of these learners up to `end`: (id, question, right)."""
-    found: dict[ScoreKey, list[tuple[int, QuestionKey, int]]] = defaultdict(list)
-    t = events.c
-    for keys in _batches(learner_keys):
-        query = select(
-            t.id, t.learner_key, t.cohort_id, t.course_id, t.lesson_id, t.question_id, t.correct
-        ).where(
-            t.learner_key.in_(keys),
-            t.type == EventType.ANSWERED.value,
-            t.attempt == 1,
-            t.correct.is_not(None),
-            t.id <= end,
-            t.course_id.is_not(None),
-            t.lesson_id.is_not(None),
-            t.question_id.is_not(None),
-        )
-        for row in (await conn.execute(query)).all():
-            cohort = None if row.cohort_id is None else int(row.cohort_id)
-            item: QuestionKey = (row.course_id, row.lesson_id, row.question_id, cohort)
-            found[(row.learner_key, cohort, row.course_id)].append(
-                (int(row.id), item, 1 if row.correct else 0)
-            )
-    return found
-
-
-async def _update_sums_and_scores(
-    conn: AsyncConnection,
-    scored: set[ScoreKey],
-    history: dict[ScoreKey, list[tuple[int, QuestionKey, int]]],
-    start: int,
-) -> set[str]:
-    """Replace each scored learner's share of the item sums, and set their score rows; the
-    learners whose score rows are new.
+async def _update_sums_and_scores(conn: AsyncConnection, start: int, end: int) -> None:
+    """Replace the share of the item sums of each learner who answered in the chunk, and set
+    their score rows.
 
     A learner's share of item i is (1, x_i, t, t^2, x_i t), t their score on the course;
     a new answer changes t, so their share of every item they answered changes: the fold
-    takes off the share they had before this chunk and adds the one they have after it.
+    takes off the share they had before this chunk (b = 1 marks an answer from before it)
+    and adds the one they have after it, summed per item by the database.
     """
-    deltas: dict[QuestionKey, _Sums] = defaultdict(_Sums)
-    totals: dict[ScoreKey, tuple[int, int]] = {}
-    for key in scored:
-        answers = history.get(key, [])
-        before = [(item, x) for answer_id, item, x in answers if answer_id <= start]
-        after = [(item, x) for _, item, x in answers]
-        for sign, share in ((-1, before), (1, after)):
-            t = sum(x for _, x in share)
-            for item, x in share:
-                deltas[item].add(sign, x, t)
-        totals[key] = (len(after), sum(x for _, x in after))
-    await _apply_sums(conn, deltas)
-    return await _set_scores(conn, totals)
+    t = events.c
+    answering = select(t.learner_key).where(*_graded_first(start, end), t.channel != _SANDBOX)
+    x = case((t.correct, 1), else_=0)
+    before = case((t.id <= start, 1), else_=0)
+    # Each answer of these learners, with their score before the chunk and after it over
+    # the same course and cohort (window sums, so no join: SQLite would loop it).
+    of_theirs = [
+        t.learner_key.in_(answering.distinct().scalar_subquery()),
+        *_graded_first(None, end),
+    ]
+    learner = (t.learner_key, t.cohort_id, t.course_id)  # NULL cohorts partition together
+    history = (
+        select(
+            t.cohort_id,
+            t.course_id,
+            t.lesson_id,
+            t.question_id,
+            x.label("x"),
+            before.label("b"),
+            func.sum(x).over(partition_by=learner).label("ta"),
+            func.sum(x * before).over(partition_by=learner).label("tb"),
+            func.sum(1 - before).over(partition_by=learner).label("new"),
+        )
+        .where(*of_theirs)
+        .subquery("history")
+    )
+    h = history.c
+    ta, tb, b = h.ta, h.tb, h.b
+    per_item = (
+        select(
+            h.course_id,
+            h.lesson_id,
+            h.question_id,
+            h.cohort_id,
+            func.sum(1 - b).label("n"),
+            func.sum(h.x - b * h.x).label("sx"),
+            func.sum(ta - b * tb).label("st"),
+            func.sum(ta * ta - b * tb * tb).label("stt"),
+            func.sum(h.x * ta - b * h.x * tb).label("sxt"),
+        )
+        .where(h.new > 0)  # a learner with no answer in the chunk changes nothing
+        .group_by(h.course_id, h.lesson_id, h.question_id, h.cohort_id)
+    )
+    await _apply_sums(conn, (await conn.execute(per_item)).all())
+    await _add_scores(conn, start, end)
 
 
-async def _apply_sums(conn: AsyncConnection, deltas: dict[QuestionKey, _Sums]) -> None:
+async def _add_scores(conn: AsyncConnection, start: int, end: int) -> None:
+    """Add the chunk's first attempts to their learners' score rows, in two statements: the
+    rows there are updated, the others inserted with their learner's attributes."""
+    t = events.c
+    chunk = (
+        select(
+            t.learner_key,
+            t.cohort_id,
+            t.course_id,
+            func.count().label("answered"),
+            func.sum(case((t.correct, 1), else_=0)).label("right_first"),
+        )
+        .where(*_graded_first(start, end), t.channel != _SANDBOX)
+        .group_by(t.learner_key, t.cohort_id, t.course_id)
+        .subquery("chunk")
+    )
+    s, c = learner_scores.c, chunk.c
+    same = [
+        s.learner_key == c.learner_key,
+        func.coalesce(s.cohort_id, -1) == func.coalesce(c.cohort_id, -1),
+        s.course_id == c.course_id,
+    ]
+    await conn.execute(
+        update(learner_scores)
+        .where(*same)
+        .values(answered=s.answered + c.answered, right_first=s.right_first + c.right_first)
+    )
+    # A learner whose row is gone keeps no attributes (and no channel).
+    attributes = [learners.c[name] for name in _ATTRIBUTES if name != "channel"]
+    new_rows = (
+        select(
+            c.learner_key,
+            c.cohort_id,
+            c.course_id,
+            c.answered,
+            c.right_first,
+            *attributes,
+            func.coalesce(learners.c.channel, "").label("channel"),
+        )
+        .select_from(chunk.outerjoin(learners, learners.c.learner_key == c.learner_key))
+        .where(~select(s.id).where(*same).exists())
+    )
+    names = [
+        "learner_key",
+        "cohort_id",
+        "course_id",
+        "answered",
+        "right_first",
+        *(column.name for column in attributes),
+        "channel",
+    ]
+    await conn.execute(insert(learner_scores).from_select(names, new_rows))
+
+
+async def _apply_sums(conn: AsyncConnection, deltas: Sequence[Any]) -> None:
+    """Add each item's change to its question_sums row."""
     if not deltas:
         return
+    q = question_sums.c
     existing = {
         (row.course_id, row.lesson_id, row.question_id, row.cohort_id): row
-        for row in (await conn.execute(select(question_sums))).all()
+        for row in (
+            await conn.execute(
+                select(question_sums).where(q.question_id.in_({d.question_id for d in deltas}))
+            )
+        ).all()
     }  # one row per cohort and question: a few thousand at most
     names = ("n", "sx", "st", "stt", "sxt")
     updates: list[dict[str, Any]] = []
     inserts: list[dict[str, Any]] = []
-    for key, delta in deltas.items():
+    for delta in deltas:
+        key = (delta.course_id, delta.lesson_id, delta.question_id, delta.cohort_id)
         row = existing.get(key)
         if row is None:
-            course_id, lesson_id, question_id, cohort_id = key
-            inserts.append(
-                {
-                    "course_id": course_id,
-                    "lesson_id": lesson_id,
-                    "question_id": question_id,
-                    "cohort_id": cohort_id,
-                    **{name: getattr(delta, name) for name in names},
-                }
-            )
+            inserts.append({**dict(delta._mapping), **{n: int(getattr(delta, n)) for n in names}})
         else:
             updates.append(
-                {"row_id": row.id, **{n: getattr(row, n) + getattr(delta, n) for n in names}}
+                {"row_id": row.id, **{n: getattr(row, n) + int(getattr(delta, n)) for n in names}}
             )
     if inserts:
         await conn.execute(insert(question_sums), inserts)
     await _update_rows(conn, question_sums, updates)
 
 
-async def _set_scores(conn: AsyncConnection, totals: dict[ScoreKey, tuple[int, int]]) -> set[str]:
-    """Write the score rows; the learners of the rows inserted (their attributes still unset)."""
-    if not totals:
-        return set()
-    t = learner_scores.c
-    existing: dict[ScoreKey, int] = {}
-    for keys in _batches(sorted({key for key, _, _ in totals})):
-        query = select(t.id, t.learner_key, t.cohort_id, t.course_id).where(t.learner_key.in_(keys))
-        for row in (await conn.execute(query)).all():
-            existing[(row.learner_key, row.cohort_id, row.course_id)] = int(row.id)
-    updates: list[dict[str, Any]] = []
-    inserts: list[dict[str, Any]] = []
-    for key, (answered, right) in totals.items():
-        row_id = existing.get(key)
-        if row_id is None:
-            learner_key, cohort_id, course_id = key
-            inserts.append(
-                {
-                    "learner_key": learner_key,
-                    "cohort_id": cohort_id,
-                    "course_id": course_id,
-                    "answered": answered,
-                    "right_first": right,
-                    "channel": "",  # set from the learner by _refresh_attributes
-                }
-            )
-        else:
-            updates.append({"row_id": row_id, "answered": answered, "right_first": right})
-    if inserts:
-        await conn.execute(insert(learner_scores), inserts)
-    await _update_rows(conn, learner_scores, updates)
-    return {str(row["learner_key"]) for row in inserts}
+async def _learners_to_refresh(
+    conn: AsyncConnection, start: int, end: int, enrollments_as_of: int
+) -> tuple[set[str], set[str]]:
+    """The chunk's learners whose attributes may have changed, and those whose enrollments
+    changed since the last recount (their events are newer than it)."""
+    t = events.c
+    query = (
+        select(t.learner_key, t.type, func.max(t.id).label("last"))
+        .where(
+            t.id > start,
+            t.id <= end,
+            _unindexed_type().in_(sorted(_ENROLLMENT_EVENTS)),
+            t.channel != _SANDBOX,
+        )
+        .group_by(t.learner_key, t.type)
+    )
+    touched: set[str] = set()
+    changed: set[str] = set()
+    for row in await conn.execute(query):
+        if row.type in _ATTRIBUTE_EVENTS:
+            touched.add(str(row.learner_key))
+        if int(row.last) > enrollments_as_of:
+            changed.add(str(row.learner_key))
+    return touched, changed
 
 
 async def _refresh_attributes(conn: AsyncConnection, learner_keys: set[str]) -> None:

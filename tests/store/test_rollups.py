@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.analytics.console.questions import discrimination, discrimination_in_range
 from bot.analytics.figures import Filters, Scope
@@ -226,3 +226,37 @@ async def test_enrollments_are_counted_again_when_the_teaching_lessons_change(
     assert await done() == 2
     await rollups.fold(engine, START, {"digital-skills": frozenset({"l2", "l3"})})
     assert await done() == 1
+
+
+async def test_each_chosen_option_is_counted_on_its_utc_day(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        cohort = await insert_cohort(conn)
+        keys = [(await insert_learner(conn))["learner_key"] for _ in range(5)]
+        late = datetime(2026, 11, 2, 23, 59, tzinfo=UTC)
+        values = ["1,3", "true", "false", "2", "3, 5"]
+        await append_events(
+            conn,
+            [
+                answered(key, cohort, ITEMS[0], n == 0, late + timedelta(minutes=n), value=value)
+                for n, (key, value) in enumerate(zip(keys, values, strict=True))
+            ],
+        )
+    folder = engine
+    if engine.dialect.name == "postgresql":  # a session far from UTC must not move the day
+        far = {"server_settings": {"TimeZone": "Pacific/Auckland"}}
+        folder = create_async_engine(engine.url, connect_args=far)
+    try:
+        await rollups.fold(folder, START, TEACHING)
+    finally:
+        if folder is not engine:
+            await folder.dispose()
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(question_days).order_by(question_days.c.day))).all()
+    counted = [
+        (row.day, row.answered, row.right_first, *(row[f"option_{n}"] for n in range(1, 6)))
+        for row in (r._mapping for r in rows)
+    ]
+    assert counted == [
+        (date(2026, 11, 2), 1, 1, 1, 0, 1, 0, 0),
+        (date(2026, 11, 3), 4, 0, 1, 2, 1, 0, 1),
+    ]
