@@ -6,6 +6,11 @@ dialogue turn runs six or seven: the dialogue's throughput would drop by far mor
 folds what arrived since the last fold before it reads a figure (so its figures are exact),
 and the scheduler folds every few seconds so that tail stays small.
 
+A chunk is summed by the database, not in Python: grouped per question, day and value, per
+learner with window sums, and the score and enrollment rows written by UPDATE ... FROM and
+INSERT ... SELECT. A fold costs 10 to 15 µs per event that way; reading each event into
+Python cost about 150.
+
 Two guarantees make a fold exact, never double and never short:
 - A chunk's rollup changes and the cursor's move commit together, and the move is a
   compare-and-set on the cursor row: a second folder of the same chunk moves nothing and
@@ -20,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -28,10 +32,12 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Date,
+    and_,
     bindparam,
     case,
     cast,
     delete,
+    false,
     func,
     insert,
     or_,
@@ -58,7 +64,7 @@ from bot.store.tables import (
 )
 
 CURSOR = "console"
-CHUNK = 50_000  # ids per transaction: about 2 s of SQLite's writer at most, on a first fold
+CHUNK = 10_000  # ids per transaction: SQLite's writer is held about 0.15 s at most
 MAX_OPTIONS = 5  # the lesson format allows 2 to 5 options
 _IN_BATCH = 500  # keys per IN list
 _SANDBOX = ChannelName.SANDBOX.value
@@ -240,12 +246,12 @@ async def _fold_chunk(
     """
     await _add_question_days(conn, start, end)
     await _update_sums_and_scores(conn, start, end)
-    touched, changed = await _learners_to_refresh(conn, start, end, enrollments_as_of)
     # Only what can change a learner's attributes or enrollments asks for their rows again
-    # (an answer, most of the log, does not): a profile answer, a language, a deletion.
-    await _refresh_attributes(conn, touched)
-    for keys in _batches(sorted(changed)):
-        await _refresh_enrollments(conn, keys, teaching)
+    # (an answer, most of the log, does not): a profile answer, a language, a deletion, a
+    # completed lesson. Enrollments the last recount saw already are left alone.
+    await _refresh_attributes(conn, _learners_with(start, end, _ATTRIBUTE_EVENTS))
+    changed = _learners_with(start, end, _ENROLLMENT_EVENTS, after=enrollments_as_of)
+    await _refresh_enrollments(conn, changed, teaching)
 
 
 async def _add_question_days(conn: AsyncConnection, start: int, end: int) -> None:
@@ -477,102 +483,64 @@ async def _apply_sums(conn: AsyncConnection, deltas: Sequence[Any]) -> None:
     await _update_rows(conn, question_sums, updates)
 
 
-async def _learners_to_refresh(
-    conn: AsyncConnection, start: int, end: int, enrollments_as_of: int
-) -> tuple[set[str], set[str]]:
-    """The chunk's learners whose attributes may have changed, and those whose enrollments
-    changed since the last recount (their events are newer than it)."""
+def _learners_with(start: int, end: int, kinds: Collection[str], after: int = 0) -> Any:
+    """The learners (keys) with an event of these kinds in the chunk, later than `after`."""
     t = events.c
-    query = (
-        select(t.learner_key, t.type, func.max(t.id).label("last"))
+    return (
+        select(t.learner_key)
         .where(
-            t.id > start,
+            t.id > max(start, after),
             t.id <= end,
-            _unindexed_type().in_(sorted(_ENROLLMENT_EVENTS)),
+            _unindexed_type().in_(sorted(kinds)),
             t.channel != _SANDBOX,
         )
-        .group_by(t.learner_key, t.type)
+        .distinct()
+        .scalar_subquery()
     )
-    touched: set[str] = set()
-    changed: set[str] = set()
-    for row in await conn.execute(query):
-        if row.type in _ATTRIBUTE_EVENTS:
-            touched.add(str(row.learner_key))
-        if int(row.last) > enrollments_as_of:
-            changed.add(str(row.learner_key))
-    return touched, changed
 
 
-async def _refresh_attributes(conn: AsyncConnection, learner_keys: set[str]) -> None:
+async def _refresh_attributes(conn: AsyncConnection, learner_keys: Any) -> None:
     """Copy the learners' current attributes into their score rows (any event may follow a
     change: a profile answer, a new language, a deletion that clears the profile)."""
-    if not learner_keys:
-        return
-    statement = (
+    s = learner_scores.c
+    await conn.execute(
         update(learner_scores)
-        .where(learner_scores.c.learner_key == bindparam("key"))
-        .values({name: bindparam(f"new_{name}") for name in _ATTRIBUTES})
+        .where(learners.c.learner_key == s.learner_key, s.learner_key.in_(learner_keys))
+        .values({name: learners.c[name] for name in _ATTRIBUTES})
     )
-    for keys in _batches(sorted(learner_keys)):
-        with_scores = select(learner_scores.c.learner_key).where(
-            learner_scores.c.learner_key.in_(keys)
-        )
-        query = select(learners.c.learner_key, *(learners.c[name] for name in _ATTRIBUTES)).where(
-            learners.c.learner_key.in_(with_scores)
-        )
-        rows = [
-            {"key": row.learner_key, **{f"new_{name}": row._mapping[name] for name in _ATTRIBUTES}}
-            for row in (await conn.execute(query)).all()
-        ]
-        if rows:
-            await conn.execute(statement, rows)
 
 
 async def _refresh_enrollments(
-    conn: AsyncConnection, learner_keys: Sequence[str] | None, teaching: Teaching
+    conn: AsyncConnection, learner_keys: Any | None, teaching: Teaching
 ) -> None:
     """Write these learners' enrollment_progress rows again from the store (None: everyone's,
     into an emptied table): a completion, a new enrollment, a deletion, a new profile."""
-    query = (
+    done = lesson_completions.c
+    taught = [
+        and_(done.course_id == course_id, done.lesson_id.in_(sorted(lessons)))
+        for course_id, lessons in sorted(teaching.items())
+        if lessons
+    ]
+    lessons_done = (
+        select(func.count())
+        .where(done.enrollment_id == enrollments.c.id, or_(false(), *taught))
+        .scalar_subquery()
+    )
+    rows = (
         select(
             enrollments.c.id,
-            enrollments.c.cohort_id,
             learners.c.learner_key,
+            enrollments.c.cohort_id,
+            lessons_done,
             *(learners.c[name] for name in _ATTRIBUTES),
         )
         .select_from(enrollments.join(learners, learners.c.id == enrollments.c.learner_id))
         .where(learners.c.channel != _SANDBOX)
     )
-    done_query = select(
-        lesson_completions.c.enrollment_id,
-        lesson_completions.c.course_id,
-        lesson_completions.c.lesson_id,
-    )
     if learner_keys is not None:
         await conn.execute(
             delete(enrollment_progress).where(enrollment_progress.c.learner_key.in_(learner_keys))
         )
-        query = query.where(learners.c.learner_key.in_(learner_keys))
-    rows = (await conn.execute(query)).all()
-    if not rows:
-        return
-    if learner_keys is not None:
-        done_query = done_query.where(
-            lesson_completions.c.enrollment_id.in_([int(row.id) for row in rows])
-        )
-    done: Counter[int] = Counter()
-    for enrollment_id, course_id, lesson_id in (await conn.execute(done_query)).all():
-        if lesson_id in teaching.get(course_id, ()):
-            done[int(enrollment_id)] += 1
-    values = [
-        {
-            "enrollment_id": int(row.id),
-            "learner_key": row.learner_key,
-            "cohort_id": int(row.cohort_id),
-            "lessons_done": done[int(row.id)],
-            **{name: row._mapping[name] for name in _ATTRIBUTES},
-        }
-        for row in rows
-    ]
-    for start in range(0, len(values), 10_000):
-        await conn.execute(insert(enrollment_progress), values[start : start + 10_000])
+        rows = rows.where(learners.c.learner_key.in_(learner_keys))
+    names = ["enrollment_id", "learner_key", "cohort_id", "lessons_done", *_ATTRIBUTES]
+    await conn.execute(insert(enrollment_progress).from_select(names, rows))
