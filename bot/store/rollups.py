@@ -26,12 +26,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Date,
+    Select,
     and_,
     bindparam,
     case,
@@ -169,7 +171,7 @@ async def fold(
     await _recount_enrollments(engine, teaching, upto)
     covered = 0
     while True:
-        async with engine.begin() as conn:
+        async with engine.connect() as conn:
             cursor = (
                 await conn.execute(
                     select(rollup_cursor.c.last_event_id, rollup_cursor.c.enrollments_as_of).where(
@@ -181,9 +183,13 @@ async def fold(
             if start >= upto:
                 return covered
             end = min(upto, start + chunk)
+            # The log is append-only and these ids are settled, so the chunk's sums are read
+            # before the write transaction: SQLite's one writer is held only to add them in.
+            sums = await _sum_chunk(conn, start, end)
+        async with engine.begin() as conn:
             if not await _claim(conn, start, end, now):
                 continue  # another folder took this chunk: read the cursor again
-            await _fold_chunk(conn, start, end, teaching, int(cursor.enrollments_as_of))
+            await _fold_chunk(conn, sums, teaching, int(cursor.enrollments_as_of))
             covered += end - start
 
 
@@ -236,16 +242,33 @@ async def _claim(conn: AsyncConnection, start: int, end: int, now: datetime) -> 
     return bool(moved.rowcount)
 
 
-async def _fold_chunk(
-    conn: AsyncConnection, start: int, end: int, teaching: Teaching, enrollments_as_of: int
-) -> None:
-    """Fold the events with ids in (start, end]: the database sums, Python adds the sums in.
+@dataclass(frozen=True, slots=True)
+class _ChunkSums:
+    """What a chunk adds to the question rollups, summed by the database from the log."""
 
-    Each step reads the chunk grouped (a few hundred rows for tens of thousands of events),
-    so the fold's cost is the database's scan, not a Python object per event.
-    """
-    await _add_question_days(conn, start, end)
-    await _update_sums_and_scores(conn, start, end)
+    start: int
+    end: int
+    days: dict[tuple[Any, ...], list[int]]  # question, cohort, day -> answered, right, options
+    items: Sequence[Any]  # per question and cohort: the change to n, sx, st, stt, sxt
+
+
+async def _sum_chunk(conn: AsyncConnection, start: int, end: int) -> _ChunkSums:
+    """Read the sums of the events with ids in (start, end]: a few hundred grouped rows for
+    thousands of events, so the fold's cost is the database's scan, not a Python object per
+    event."""
+    days = await _day_deltas(conn, start, end)
+    items = (await conn.execute(_item_deltas(start, end))).all()
+    return _ChunkSums(start, end, days, items)
+
+
+async def _fold_chunk(
+    conn: AsyncConnection, sums: _ChunkSums, teaching: Teaching, enrollments_as_of: int
+) -> None:
+    """Add a chunk's sums to the rollups, and its learners' scores, attributes, enrollments."""
+    start, end = sums.start, sums.end
+    await _add_question_days(conn, sums.days)
+    await _apply_sums(conn, sums.items)
+    await _add_scores(conn, start, end)
     # Only what can change a learner's attributes or enrollments asks for their rows again
     # (an answer, most of the log, does not): a profile answer, a language, a deletion, a
     # completed lesson. Enrollments the last recount saw already are left alone.
@@ -254,8 +277,10 @@ async def _fold_chunk(
     await _refresh_enrollments(conn, changed, teaching)
 
 
-async def _add_question_days(conn: AsyncConnection, start: int, end: int) -> None:
-    """Add the chunk's first attempts to their (question, cohort, day) rows.
+async def _day_deltas(
+    conn: AsyncConnection, start: int, end: int
+) -> dict[tuple[Any, ...], list[int]]:
+    """The chunk's first attempts per (question, cohort, day): answered, right, each option.
 
     Grouped by the answer's value too (a handful per question), so the database reads each
     value once and the few groups are split into options here.
@@ -285,6 +310,13 @@ async def _add_question_days(conn: AsyncConnection, start: int, end: int) -> Non
         for option in chosen_options(group.value):
             if 1 <= option <= MAX_OPTIONS:
                 counts[1 + option] += int(group.answered)
+    return deltas
+
+
+async def _add_question_days(
+    conn: AsyncConnection, deltas: dict[tuple[Any, ...], list[int]]
+) -> None:
+    """Add the chunk's first attempts to their (question, cohort, day) rows."""
     if not deltas:
         return
     d = question_days.c
@@ -343,9 +375,8 @@ async def _update_rows(conn: AsyncConnection, table: Any, rows: Sequence[dict[st
     )
 
 
-async def _update_sums_and_scores(conn: AsyncConnection, start: int, end: int) -> None:
-    """Replace the share of the item sums of each learner who answered in the chunk, and set
-    their score rows.
+def _item_deltas(start: int, end: int) -> Select[Any]:
+    """Per question and cohort, the change the chunk makes to its sums.
 
     A learner's share of item i is (1, x_i, t, t^2, x_i t), t their score on the course;
     a new answer changes t, so their share of every item they answered changes: the fold
@@ -395,8 +426,7 @@ async def _update_sums_and_scores(conn: AsyncConnection, start: int, end: int) -
         .where(h.new > 0)  # a learner with no answer in the chunk changes nothing
         .group_by(h.course_id, h.lesson_id, h.question_id, h.cohort_id)
     )
-    await _apply_sums(conn, (await conn.execute(per_item)).all())
-    await _add_scores(conn, start, end)
+    return per_item
 
 
 async def _add_scores(conn: AsyncConnection, start: int, end: int) -> None:
