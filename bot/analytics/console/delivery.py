@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from collections.abc import Sequence
+from typing import Any
 
 import phonenumbers
 from sqlalchemy import ColumnElement, Select, func, select
@@ -60,77 +59,36 @@ def _statuses(values: frozenset[DeliveryStatus]) -> list[str]:
     return sorted(str(value) for value in values)
 
 
-class Outcome(NamedTuple):
-    """How many deliveries share a channel, status, kind, locale and error code."""
-
-    channel: str
-    status: str
-    kind: str
-    locale: str
-    code: str
-    n: int
-
-
-@dataclass(frozen=True, slots=True)
-class Outcomes:
-    """The outbox in scope as Outcome rows: what the channel, error and template figures
-    sum, read in one pass over ix_deliveries_console (three passes before)."""
-
-    rows: Sequence[Outcome]
-
-    def sum_by(self, key: Callable[[Outcome], Any], **where: str) -> dict[Any, dict[str, int]]:
-        """key(row) -> status -> count, over the rows whose fields equal `where`'s."""
-        totals: dict[Any, dict[str, int]] = {}
-        for row in self.rows:
-            if all(getattr(row, name) == value for name, value in where.items()):
-                per_status = totals.setdefault(key(row), {})
-                per_status[row.status] = per_status.get(row.status, 0) + row.n
-        return totals
-
-
-async def outcomes(conn: AsyncConnection, filters: Filters, scope: Scope) -> Outcomes:
-    """The outbox in scope, counted per channel, status, kind, locale and error code."""
-    locale = func.coalesce(deliveries.c.locale, "")
-    code = func.coalesce(deliveries.c.error_code, "")
+async def by_channel(conn: AsyncConnection, filters: Filters, scope: Scope) -> Figure:
+    """Per channel: planned, sent, delivered, failed, waiting, cancelled."""
     query = _scoped(
-        select(
-            deliveries.c.channel,
-            deliveries.c.status,
-            deliveries.c.kind,
-            locale,
-            code,
-            func.count(),
-        ).group_by(deliveries.c.channel, deliveries.c.status, deliveries.c.kind, locale, code),
+        select(deliveries.c.channel, deliveries.c.status, func.count()).group_by(
+            deliveries.c.channel, deliveries.c.status
+        ),
         filters,
         scope,
     )
-    return Outcomes(
-        [
-            Outcome(str(channel), str(status), str(kind), str(locale_), str(code_), int(n))
-            for channel, status, kind, locale_, code_, n in await conn.execute(query)
-        ]
-    )
+    totals: dict[str, dict[str, int]] = {}
+    for channel, status, count in await conn.execute(query):
+        totals.setdefault(str(channel), {})[str(status)] = int(count)
+    rows: list[list[Cell]] = []
+    for channel in sorted(totals):
+        found = totals[channel]
 
+        def of(values: frozenset[DeliveryStatus], found: dict[str, int] = found) -> int:
+            return sum(found.get(str(value), 0) for value in values)
 
-def _count(found: dict[str, int], values: frozenset[DeliveryStatus]) -> int:
-    return sum(found.get(str(value), 0) for value in values)
-
-
-def by_channel(found: Outcomes) -> Figure:
-    """Per channel: planned, sent, delivered, failed, waiting, cancelled."""
-    totals = found.sum_by(lambda row: row.channel)
-    rows: list[list[Cell]] = [
-        [
-            channel,
-            sum(totals[channel].values()),
-            _count(totals[channel], SENT),
-            _count(totals[channel], DELIVERED),
-            _count(totals[channel], FAILED),
-            _count(totals[channel], WAITING),
-            totals[channel].get(str(DeliveryStatus.CANCELLED), 0),
-        ]
-        for channel in sorted(totals)
-    ]
+        rows.append(
+            [
+                channel,
+                sum(found.values()),
+                of(SENT),
+                of(DELIVERED),
+                of(FAILED),
+                of(WAITING),
+                found.get(str(DeliveryStatus.CANCELLED), 0),
+            ]
+        )
     return figure(
         "delivery",
         N_("Deliveries by channel"),
@@ -144,13 +102,21 @@ def by_channel(found: Outcomes) -> Figure:
     )
 
 
-def errors(found: Outcomes) -> Figure:
+async def errors(conn: AsyncConnection, filters: Filters, scope: Scope) -> Figure:
     """Failed deliveries per channel and error class (the provider's code, or our kind)."""
-    totals = found.sum_by(lambda row: (row.channel, row.code))
-    failed = [(channel, code, _count(totals[(channel, code)], FAILED)) for channel, code in totals]
-    rows: list[list[Cell]] = [
-        list(row) for row in sorted(failed, key=lambda row: (-row[2], row[0], row[1])) if row[2]
-    ]
+    code = func.coalesce(deliveries.c.error_code, "")
+    query = _scoped(
+        select(deliveries.c.channel, code.label("code"), func.count().label("n"))
+        .where(deliveries.c.status.in_(_statuses(FAILED)))
+        .group_by(deliveries.c.channel, code),
+        filters,
+        scope,
+    )
+    found = sorted(
+        ((str(r.channel), str(r.code), int(r.n)) for r in await conn.execute(query)),
+        key=lambda row: (-row[2], row[0], row[1]),
+    )
+    rows: list[list[Cell]] = [list(row) for row in found]
     return figure(
         "errors",
         N_("Failed deliveries by error"),
@@ -229,20 +195,33 @@ async def sms_cost(
     )
 
 
-def templates(found: Outcomes) -> Figure:
+async def templates(conn: AsyncConnection, filters: Filters, scope: Scope) -> Figure:
     """WhatsApp templates sent outside the 24-hour window, per locale, and how they fared."""
-    totals = found.sum_by(
-        lambda row: row.locale, channel=str(ChannelName.WHATSAPP), kind=str(DeliveryKind.TEMPLATE)
+    locale = func.coalesce(deliveries.c.locale, "")
+    query = _scoped(
+        select(locale.label("locale"), deliveries.c.status, func.count().label("n"))
+        .where(
+            deliveries.c.channel == str(ChannelName.WHATSAPP),
+            deliveries.c.kind == str(DeliveryKind.TEMPLATE),
+        )
+        .group_by(locale, deliveries.c.status),
+        filters,
+        scope,
     )
-    rows: list[list[Cell]] = [
-        [
-            locale,
-            _count(totals[locale], SENT),
-            _count(totals[locale], DELIVERED),
-            _count(totals[locale], FAILED),
-        ]
-        for locale in sorted(totals)
-    ]
+    totals: dict[str, dict[str, int]] = {}
+    for row in await conn.execute(query):
+        totals.setdefault(str(row.locale), {})[str(row.status)] = int(row.n)
+    rows: list[list[Cell]] = []
+    for key in sorted(totals):
+        found = totals[key]
+        rows.append(
+            [
+                key,
+                sum(found.get(str(s), 0) for s in SENT),
+                sum(found.get(str(s), 0) for s in DELIVERED),
+                sum(found.get(str(s), 0) for s in FAILED),
+            ]
+        )
     return figure(
         "templates",
         N_("WhatsApp templates used"),
@@ -257,9 +236,12 @@ async def delivery(
     conn: AsyncConnection, filters: Filters, scope: Scope, context: FigureContext
 ) -> Sequence[Figure]:
     """The delivery page: by channel, errors, SMS cost, WhatsApp templates."""
-    found = await outcomes(conn, filters, scope)
-    cost = await sms_cost(conn, filters, scope, context)
-    return by_channel(found), errors(found), cost, templates(found)
+    return (
+        await by_channel(conn, filters, scope),
+        await errors(conn, filters, scope),
+        await sms_cost(conn, filters, scope, context),
+        await templates(conn, filters, scope),
+    )
 
 
 CHANNEL_COLUMNS = (

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.analytics.console.delivery import by_channel, outcomes, sms_cost
+from bot.analytics.console.delivery import by_channel, sms_cost
 from bot.analytics.console.funnel import funnel
 from bot.analytics.console.gain import gain
 from bot.analytics.console.overview import overview
@@ -40,6 +40,6 @@ async def cohort_report(
         *await gain(conn, filters, scope, context),
     ]
     figures += [f for f in await survey(conn, filters, scope, context) if f.key in _REPORTED_SURVEY]
-    figures.append(by_channel(await outcomes(conn, filters, scope)))
+    figures.append(await by_channel(conn, filters, scope))
     figures.append(await sms_cost(conn, filters, scope, context))
     return tuple(figures)
