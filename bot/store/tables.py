@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -197,7 +198,13 @@ deliveries = Table(
     Column("updated_at", Timestamp, nullable=False),
     UniqueConstraint("enrollment_id", "lesson_id", "kind"),
     Index("ix_deliveries_claim", "status", "channel", "priority", "due_at"),
-    Index("ix_deliveries_provider_message_id", "provider_message_id"),
+    # Sent deliveries only: a planned row has no provider id yet, and no lookup asks for NULL.
+    Index(
+        "ix_deliveries_provider_message_id",
+        "provider_message_id",
+        sqlite_where=text("provider_message_id IS NOT NULL"),
+        postgresql_where=text("provider_message_id IS NOT NULL"),
+    ),
     Index("ix_deliveries_learner", "learner_id"),
     # Console delivery figures: counted and summed from the index alone.
     Index(

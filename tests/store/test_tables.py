@@ -92,3 +92,41 @@ async def test_a_deleted_learner_can_keep_a_tombstone_without_an_address(
         second = await insert_learner(conn, address=None, status="deleted")
 
     assert first["id"] != second["id"]
+
+
+async def test_a_status_callback_finds_its_delivery_from_an_index_of_sent_rows_only(
+    engine: AsyncEngine,
+) -> None:
+    # A planned row has no provider id yet: the index leaves it out (planning writes one
+    # index entry fewer per delivery), and the callback's lookup by id still reads it.
+    async with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            definition = (
+                await conn.exec_driver_sql(
+                    "SELECT sql FROM sqlite_master WHERE name = 'ix_deliveries_provider_message_id'"
+                )
+            ).scalar_one()
+            plan = " ".join(
+                str(row[-1])
+                for row in await conn.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN SELECT id FROM deliveries WHERE provider_message_id = ?",
+                    ("SM1",),
+                )
+            )
+        else:
+            definition = (
+                await conn.exec_driver_sql(
+                    "SELECT indexdef FROM pg_indexes "
+                    "WHERE indexname = 'ix_deliveries_provider_message_id'"
+                )
+            ).scalar_one()
+            # An empty table is read whole unless sequential scans are ruled out.
+            await conn.exec_driver_sql("SET enable_seqscan = off")
+            plan = " ".join(
+                str(row[0])
+                for row in await conn.exec_driver_sql(
+                    "EXPLAIN SELECT id FROM deliveries WHERE provider_message_id = 'SM1'"
+                )
+            )
+    assert "provider_message_id IS NOT NULL" in definition.replace("(", "").replace(")", "")
+    assert "ix_deliveries_provider_message_id" in plan
