@@ -3,8 +3,9 @@
 A delivery is planned without a provider message id and gets one when it is sent, so every
 planned row had added a NULL entry to ix_deliveries_provider_message_id that no lookup
 reads (a status callback asks for one id: `provider_message_id = :id`, which both SQLite
-and PostgreSQL answer from a partial index `WHERE provider_message_id IS NOT NULL`). This
-buys back the planner's share of the console's index on the outbox (docs/BENCHMARKS.md).
+and PostgreSQL answer from a partial index `WHERE provider_message_id IS NOT NULL`). It
+takes back part of what the console's index on the outbox costs planning (about 3% on
+PostgreSQL of some 7-10%: docs/BENCHMARKS.md).
 
 Revision ID: 0014
 Revises: 0013
