@@ -59,6 +59,11 @@ def _statuses(values: frozenset[DeliveryStatus]) -> list[str]:
     return sorted(str(value) for value in values)
 
 
+def _count(found: dict[str, int], values: frozenset[DeliveryStatus]) -> int:
+    """How many of `found` (status -> count) have one of these statuses."""
+    return sum(found.get(str(value), 0) for value in values)
+
+
 async def by_channel(conn: AsyncConnection, filters: Filters, scope: Scope) -> Figure:
     """Per channel: planned, sent, delivered, failed, waiting, cancelled."""
     query = _scoped(
@@ -74,18 +79,14 @@ async def by_channel(conn: AsyncConnection, filters: Filters, scope: Scope) -> F
     rows: list[list[Cell]] = []
     for channel in sorted(totals):
         found = totals[channel]
-
-        def of(values: frozenset[DeliveryStatus], found: dict[str, int] = found) -> int:
-            return sum(found.get(str(value), 0) for value in values)
-
         rows.append(
             [
                 channel,
                 sum(found.values()),
-                of(SENT),
-                of(DELIVERED),
-                of(FAILED),
-                of(WAITING),
+                _count(found, SENT),
+                _count(found, DELIVERED),
+                _count(found, FAILED),
+                _count(found, WAITING),
                 found.get(str(DeliveryStatus.CANCELLED), 0),
             ]
         )
@@ -214,14 +215,7 @@ async def templates(conn: AsyncConnection, filters: Filters, scope: Scope) -> Fi
     rows: list[list[Cell]] = []
     for key in sorted(totals):
         found = totals[key]
-        rows.append(
-            [
-                key,
-                sum(found.get(str(s), 0) for s in SENT),
-                sum(found.get(str(s), 0) for s in DELIVERED),
-                sum(found.get(str(s), 0) for s in FAILED),
-            ]
-        )
+        rows.append([key, _count(found, SENT), _count(found, DELIVERED), _count(found, FAILED)])
     return figure(
         "templates",
         N_("WhatsApp templates used"),
