@@ -29,6 +29,9 @@ from tests.scheduler.outbox_rows import (
 )
 
 LEASE = timedelta(seconds=0.3)
+# Long enough that a loaded CI host's stall (a commit or a loop pause of a few hundred ms) is
+# not taken for a dead process: renewals every 0.4 s leave 0.8 s before the lease runs out.
+SLOW_BATCH_LEASE = timedelta(seconds=1.2)
 
 
 class SlowChannel(FakeChannel):
@@ -57,10 +60,11 @@ async def test_a_batch_slower_than_its_lease_is_not_taken_by_another_process(
         cohort = await add_cohort(conn)
         learner, enrollment = await add_learner(conn, cohort)
         await add_lessons(conn, [lesson_row(learner, enrollment)])
-    slow = SlowChannel(seconds=0.5)  # two messages: 1 s, more than three leases
+    slow = SlowChannel(seconds=0.9)  # two messages: 1.8 s, half a lease more than one
     other = FakeChannel(ChannelName.SMS)
-    first = Dispatcher(engine, {ChannelName.SMS: slow}, dialogue, lease=LEASE, name="first")
-    second = Dispatcher(engine, {ChannelName.SMS: other}, dialogue, lease=LEASE, name="second")
+    lease = SLOW_BATCH_LEASE
+    first = Dispatcher(engine, {ChannelName.SMS: slow}, dialogue, lease=lease, name="first")
+    second = Dispatcher(engine, {ChannelName.SMS: other}, dialogue, lease=lease, name="second")
 
     sending = asyncio.create_task(first.dispatch_once(ChannelName.SMS))
     while (await the_row(engine)).status != "sending":  # until the first has claimed it
