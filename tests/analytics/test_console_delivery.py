@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from sqlalchemy import event, insert, select
 
 from bot.analytics.console.delivery import delivery
 from bot.analytics.console.pages import PAGES
@@ -13,7 +10,6 @@ from bot.analytics.console.report import cohort_report
 from bot.analytics.console.timeline import learner_timeline
 from bot.analytics.figures import Filters
 from bot.analytics.pseudonym import pseudonym
-from bot.store.tables import deliveries
 from tests.analytics.conftest import Console
 from tests.analytics.console_world import SANDBOX, SECRET
 from tests.analytics.test_console_overview import table
@@ -52,74 +48,6 @@ async def test_a_trainer_sees_their_cohorts_deliveries_only(console: Console) ->
     telegram = next(row for row in table(channels) if row["channel"] == "telegram")
     assert (telegram["planned"], telegram["failed"]) == (9, 0)  # no reply, no South
     assert [row["error"] for row in table(errors)] == ["30003"]
-
-
-async def test_deliveries_still_with_the_dispatcher_are_planned_and_waiting(
-    console: Console,
-) -> None:
-    # Queued rows are not in the console's index: they are counted from the claim index.
-    async with console.engine.connect() as conn:
-        sent = (await conn.execute(select(deliveries).limit(1))).mappings().one()
-        queued = {key: value for key, value in sent.items() if key != "id"}
-        await conn.execute(
-            insert(deliveries),
-            [
-                {**queued, "lesson_id": "queued-1", "status": "pending", "sent_at": None},
-                {**queued, "lesson_id": "queued-2", "status": "sending", "sent_at": None},
-            ],
-        )
-        before = {
-            row["channel"]: row
-            for row in table((await delivery(conn, Filters(), console.admin, console.context))[0])
-        }
-        await conn.rollback()
-        after = {
-            row["channel"]: row
-            for row in table((await delivery(conn, Filters(), console.admin, console.context))[0])
-        }
-    channel = str(sent["channel"])
-    assert before[channel]["waiting"] == after[channel]["waiting"] + 2
-    assert before[channel]["planned"] == after[channel]["planned"] + 2
-    assert before[channel]["sent"] == after[channel]["sent"]
-
-
-async def test_the_delivery_figures_of_settled_rows_read_the_consoles_index(
-    console: Console,
-) -> None:
-    # The index leaves out pending and sending rows; a query may use it only if its WHERE
-    # repeats that predicate. SQLite says so through INDEXED BY (an error if it cannot);
-    # PostgreSQL, with the other candidate indexes dropped in a transaction rolled back.
-    statements: list[tuple[str, Any]] = []
-
-    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        statements.append((statement, parameters))
-
-    event.listen(console.engine.sync_engine, "before_cursor_execute", capture)
-    try:
-        async with console.engine.connect() as conn:
-            await delivery(conn, Filters(), console.admin, console.context)
-    finally:
-        event.remove(console.engine.sync_engine, "before_cursor_execute", capture)
-    settled = [(sql, params) for sql, params in statements if "NOT IN ('pending'" in sql]
-    assert len(settled) == 4  # by channel (settled rows), errors, SMS cost, templates
-    plans: list[str] = []
-    async with console.engine.connect() as conn:
-        if console.engine.dialect.name == "sqlite":
-            for sql, params in settled:
-                forced = sql.replace(
-                    "FROM deliveries ", "FROM deliveries INDEXED BY ix_deliveries_console "
-                )
-                rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + forced, params)
-                plans.append(" ".join(str(row[-1]) for row in rows))
-        else:
-            await conn.exec_driver_sql("DROP INDEX ix_deliveries_claim")
-            await conn.exec_driver_sql("DROP INDEX ix_deliveries_learner")
-            await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-            for sql, params in settled:
-                rows = await conn.exec_driver_sql("EXPLAIN " + sql, params)
-                plans.append(" ".join(str(row[0]) for row in rows))
-            await conn.rollback()
-    assert all("ix_deliveries_console" in plan for plan in plans), plans
 
 
 def learner(console: Console, name: str) -> str:
