@@ -60,6 +60,7 @@ from bot.store.tables import (
     learner_scores,
     learners,
     lesson_completions,
+    lesson_days,
     question_days,
     question_sums,
     rollup_cursor,
@@ -72,6 +73,10 @@ _IN_BATCH = 500  # keys per IN list
 _SANDBOX = ChannelName.SANDBOX.value
 
 _ATTRIBUTES = ATTRIBUTE_NAMES
+# The per-day rollups' keys (ending with the day) and what they count.
+_QUESTION_DAY = ("course_id", "lesson_id", "question_id", "cohort_id", "day")
+_QUESTION_COUNTS = ("answered", "right_first", *(f"option_{n}" for n in range(1, MAX_OPTIONS + 1)))
+_LESSON_DAY = ("course_id", "lesson_id", "cohort_id", "day")
 Teaching = Mapping[str, Collection[str]]  # course id -> its teaching lessons' ids
 # The events that come with a change to a learner's attributes (enrolling may create the
 # learner; a deletion clears the profile), and those that change an enrollment's progress.
@@ -249,6 +254,7 @@ class _ChunkSums:
     start: int
     end: int
     days: dict[tuple[Any, ...], list[int]]  # question, cohort, day -> answered, right, options
+    delivered: dict[tuple[Any, ...], list[int]]  # course, lesson, cohort, day -> [lessons]
     items: Sequence[Any]  # per question and cohort: the change to n, sx, st, stt, sxt
 
 
@@ -257,8 +263,9 @@ async def _sum_chunk(conn: AsyncConnection, start: int, end: int) -> _ChunkSums:
     thousands of events, so the fold's cost is the database's scan, not a Python object per
     event."""
     days = await _day_deltas(conn, start, end)
+    delivered = await _delivered_deltas(conn, start, end)
     items = (await conn.execute(_item_deltas(start, end))).all()
-    return _ChunkSums(start, end, days, items)
+    return _ChunkSums(start, end, days, delivered, items)
 
 
 async def _fold_chunk(
@@ -266,7 +273,8 @@ async def _fold_chunk(
 ) -> None:
     """Add a chunk's sums to the rollups, and its learners' scores, attributes, enrollments."""
     start, end = sums.start, sums.end
-    await _add_question_days(conn, sums.days)
+    await _add_day_rows(conn, question_days, _QUESTION_DAY, _QUESTION_COUNTS, sums.days)
+    await _add_day_rows(conn, lesson_days, _LESSON_DAY, ("delivered",), sums.delivered)
     await _apply_sums(conn, sums.items)
     await _add_scores(conn, start, end)
     # Only what can change a learner's attributes or enrollments asks for their rows again
@@ -304,7 +312,8 @@ async def _day_deltas(
     )
     deltas: dict[tuple[Any, ...], list[int]] = {}
     for group in await conn.execute(grouped):
-        counts = deltas.setdefault(_day_key(group), [0] * (2 + MAX_OPTIONS))
+        key = tuple(getattr(group, name) for name in _QUESTION_DAY)
+        counts = deltas.setdefault(key, [0] * (2 + MAX_OPTIONS))
         counts[0] += int(group.answered)
         counts[1] += int(group.right_first)
         for option in chosen_options(group.value):
@@ -313,33 +322,51 @@ async def _day_deltas(
     return deltas
 
 
-async def _add_question_days(
-    conn: AsyncConnection, deltas: dict[tuple[Any, ...], list[int]]
+async def _delivered_deltas(
+    conn: AsyncConnection, start: int, end: int
+) -> dict[tuple[Any, ...], list[int]]:
+    """The chunk's lessons delivered per (course, lesson, cohort, day)."""
+    t = events.c
+    day = _utc_day(conn).label("day")
+    grouped = (
+        select(t.course_id, t.lesson_id, t.cohort_id, day, func.count().label("delivered"))
+        .where(
+            t.id > start,
+            t.id <= end,
+            _unindexed_type() == EventType.LESSON_DELIVERED.value,
+            t.channel != _SANDBOX,
+            t.course_id.is_not(None),
+            t.lesson_id.is_not(None),
+        )
+        .group_by(t.course_id, t.lesson_id, t.cohort_id, day)
+    )
+    return {
+        (row.course_id, row.lesson_id, row.cohort_id, row.day): [int(row.delivered)]
+        for row in await conn.execute(grouped)
+    }
+
+
+async def _add_day_rows(
+    conn: AsyncConnection,
+    table: Any,
+    key: Sequence[str],
+    counted: Sequence[str],
+    deltas: dict[tuple[Any, ...], list[int]],
 ) -> None:
-    """Add the chunk's first attempts to their (question, cohort, day) rows."""
+    """Add the chunk's counts to their rows of a per-day rollup (`key` ends with the day)."""
     if not deltas:
         return
-    d = question_days.c
     existing: dict[tuple[Any, ...], Any] = {}
-    for days in _batches(sorted({key[4] for key in deltas})):
-        for found in (await conn.execute(select(question_days).where(d.day.in_(days)))).all():
-            existing[_day_key(found)] = found
-    counted = ("answered", "right_first", *(f"option_{n}" for n in range(1, MAX_OPTIONS + 1)))
+    for days in _batches(sorted({found[-1] for found in deltas})):
+        for found in (await conn.execute(select(table).where(table.c.day.in_(days)))).all():
+            existing[tuple(getattr(found, name) for name in key)] = found
     updates: list[dict[str, Any]] = []
     inserts: list[dict[str, Any]] = []
-    for key, counts in deltas.items():
-        row = existing.get(key)
+    for values, counts in deltas.items():
+        row = existing.get(values)
         if row is None:
-            course_id, lesson_id, question_id, cohort_id, on = key
             inserts.append(
-                {
-                    "course_id": course_id,
-                    "lesson_id": lesson_id,
-                    "question_id": question_id,
-                    "cohort_id": cohort_id,
-                    "day": on,
-                    **dict(zip(counted, counts, strict=True)),
-                }
+                {**dict(zip(key, values, strict=True)), **dict(zip(counted, counts, strict=True))}
             )
         else:
             updates.append(
@@ -351,12 +378,8 @@ async def _add_question_days(
                 }
             )
     if inserts:
-        await conn.execute(insert(question_days), inserts)
-    await _update_rows(conn, question_days, updates)
-
-
-def _day_key(row: Any) -> tuple[Any, ...]:
-    return (row.course_id, row.lesson_id, row.question_id, row.cohort_id, row.day)
+        await conn.execute(insert(table), inserts)
+    await _update_rows(conn, table, updates)
 
 
 async def _update_rows(conn: AsyncConnection, table: Any, rows: Sequence[dict[str, Any]]) -> None:

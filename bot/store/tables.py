@@ -270,6 +270,9 @@ lesson_completions = Table(
     Column("completed_at", Timestamp, nullable=False),  # the first completion
 )
 
+# ix_events_stage's predicate on PostgreSQL: every event but lesson_delivered.
+EVENTS_STAGED = "type <> 'lesson_delivered'"
+
 # Append-only completion log: the single source for dashboards and exports.
 # It holds no personal data: learners are named by their opaque learner_key.
 events = Table(
@@ -290,7 +293,9 @@ events = Table(
     Column("detail", JSON, nullable=True),
     Index("ix_events_occurred_at", "occurred_at"),
     Index("ix_events_cohort", "cohort_id", "occurred_at"),
-    # Console figures (funnel, questions, gain, survey) scan this index, not the rows.
+    # Console figures (funnel, questions, gain, survey) scan this index, not the rows. On
+    # PostgreSQL it leaves out lesson_delivered, the funnel's first stage, which lesson_days
+    # counts (0016): sending a lesson writes one entry fewer.
     Index(
         "ix_events_stage",
         "type",
@@ -303,6 +308,7 @@ events = Table(
         "channel",
         "learner_key",
         "occurred_at",
+        postgresql_where=text(EVENTS_STAGED),
     ),
     Index("ix_events_learner", "learner_key", "occurred_at"),  # a learner's timeline
 )
@@ -431,6 +437,20 @@ question_days = Table(
     *(Column(f"option_{n}", Integer, nullable=False) for n in range(1, 6)),
     Index("ix_question_days_key", "course_id", "lesson_id", "question_id", "cohort_id", "day"),
     Index("ix_question_days_day", "day"),
+)
+
+# Per cohort, lesson and UTC day: lessons delivered (the lesson_delivered events).
+lesson_days = Table(
+    "lesson_days",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("course_id", String(64), nullable=False),
+    Column("lesson_id", String(64), nullable=False),
+    Column("cohort_id", Id, nullable=True),
+    Column("day", Date, nullable=False),
+    Column("delivered", Integer, nullable=False),
+    Index("ix_lesson_days_key", "course_id", "lesson_id", "cohort_id", "day"),
+    Index("ix_lesson_days_day", "day"),
 )
 
 # Per cohort and graded question, over its learners' first attempts: the sums the corrected

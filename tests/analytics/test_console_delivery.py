@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from typing import Any
 
 import pytest
@@ -185,3 +187,40 @@ async def test_every_page_builds_for_every_reader(console: Console) -> None:
                         if found.chart is not None:
                             keys = {column.key for column in found.columns}
                             assert {found.chart.x, *found.chart.series} <= keys, found.key
+
+
+async def test_every_page_names_event_types_as_literals_and_reads_the_stage_index(
+    console: Console,
+) -> None:
+    # PostgreSQL's ix_events_stage leaves lesson_delivered out (0016): a query reads it only
+    # where the planner can prove the type is another, which a parameter never proves in a
+    # generic plan. Shown with the other event indexes dropped in a transaction rolled back.
+    statements: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        statements.append((statement, parameters))
+
+    event.listen(console.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        async with console.engine.connect() as conn:
+            for page in PAGES:
+                for filters in (Filters(), Filters(since=date(2026, 1, 1), until=date(2027, 1, 1))):
+                    await page.build(conn, filters, console.admin, console.context)
+    finally:
+        event.remove(console.engine.sync_engine, "before_cursor_execute", capture)
+    typed = [(sql, params) for sql, params in statements if "events.type" in sql]
+    assert len(typed) >= 6  # funnel (completed, answered), questions, gain, survey
+    for sql, _ in typed:
+        assert re.search(r"events\.type (= |IN \()'", sql), sql
+    if console.engine.dialect.name != "postgresql":
+        return
+    plans: list[str] = []
+    async with console.engine.connect() as conn:
+        for index in ("ix_events_cohort", "ix_events_occurred_at", "ix_events_learner"):
+            await conn.exec_driver_sql(f"DROP INDEX {index}")
+        await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        for sql, params in typed:
+            rows = await conn.exec_driver_sql("EXPLAIN " + sql, params)
+            plans.append(" ".join(str(row[0]) for row in rows))
+        await conn.rollback()
+    assert all("ix_events_stage" in plan for plan in plans), plans

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Column, Integer, MetaData, inspect, text
+from sqlalchemy import Column, Integer, MetaData, func, inspect, select, text
 from sqlalchemy.engine import Connection
 
+from bot.domain import EventType
 from bot.store import migrate
 from bot.store.db import create_engine
-from bot.store.tables import metadata
+from bot.store.events import EventRow, append_events
+from bot.store.tables import events, lesson_days, metadata
 
 
 async def schema_differences(database_url: str, target: MetaData = metadata) -> list[Any]:
@@ -288,5 +290,63 @@ async def test_0009_carries_completed_lessons_over_from_the_event_log_and_revert
         await asyncio.to_thread(migrate.downgrade, database_url, "0008")
 
         assert "lesson_completions" not in await table_names(database_url)
+    finally:
+        await engine.dispose()
+
+
+async def test_0016_counts_the_lessons_delivered_already_folded_and_reverts(
+    database_url: str,
+) -> None:
+    await asyncio.to_thread(migrate.upgrade, database_url, "0015")
+    engine = create_engine(database_url)
+    late = datetime(2026, 11, 2, 23, 30, tzinfo=UTC)  # an hour later is the next UTC day
+
+    def sent(lesson: str, at: datetime, cohort: int | None = 1, channel: str = "sms") -> EventRow:
+        return EventRow(
+            type=EventType.LESSON_DELIVERED,
+            learner_key="amina",
+            cohort_id=cohort,
+            course_id="ds",
+            lesson_id=lesson,
+            channel=channel,
+            occurred_at=at,
+        )
+
+    try:
+        async with engine.begin() as conn:
+            await append_events(
+                conn,
+                [
+                    sent("l1", late),
+                    sent("l1", late + timedelta(hours=1)),
+                    sent("l1", late, channel="sandbox"),
+                    sent("l2", late, cohort=None),
+                ],
+            )
+            folded = await conn.scalar(select(func.max(events.c.id)))
+            # Folded up to here: what comes after is the fold's to count.
+            await conn.execute(
+                text("INSERT INTO rollup_cursor (name, last_event_id) VALUES ('console', :last)"),
+                {"last": folded},
+            )
+            await append_events(conn, [sent("l2", late)])
+        await asyncio.to_thread(migrate.upgrade, database_url, "0016")
+        async with engine.connect() as conn:
+            d = lesson_days.c
+            rows = await conn.execute(
+                select(d.course_id, d.lesson_id, d.cohort_id, d.day, d.delivered).order_by(
+                    d.lesson_id, d.day
+                )
+            )
+            counted = [tuple(row) for row in rows]
+        assert counted == [
+            ("ds", "l1", 1, date(2026, 11, 2), 1),
+            ("ds", "l1", 1, date(2026, 11, 3), 1),
+            ("ds", "l2", None, date(2026, 11, 2), 1),
+        ]
+
+        await asyncio.to_thread(migrate.downgrade, database_url, "0015")
+
+        assert "lesson_days" not in await table_names(database_url)
     finally:
         await engine.dispose()

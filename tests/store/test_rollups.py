@@ -20,6 +20,7 @@ from bot.store.tables import (
     learner_scores,
     learners,
     lesson_completions,
+    lesson_days,
     question_days,
     question_sums,
 )
@@ -260,3 +261,55 @@ async def test_each_chosen_option_is_counted_on_its_utc_day(engine: AsyncEngine)
         (date(2026, 11, 2), 1, 1, 1, 0, 1, 0, 0),
         (date(2026, 11, 3), 4, 0, 1, 2, 1, 0, 1),
     ]
+
+
+async def test_lessons_delivered_are_counted_per_lesson_cohort_and_day_once(
+    engine: AsyncEngine,
+) -> None:
+    def sent(
+        key: str, cohort: int | None, lesson: str, at: datetime, channel: str = "sms"
+    ) -> EventRow:
+        return EventRow(
+            type=EventType.LESSON_DELIVERED,
+            learner_key=key,
+            cohort_id=cohort,
+            course_id="digital-skills",
+            lesson_id=lesson,
+            channel=channel,
+            occurred_at=at,
+        )
+
+    async with engine.begin() as conn:
+        cohort = await insert_cohort(conn)
+        await append_events(
+            conn,
+            [
+                sent("a", cohort, "l1", START),
+                sent("b", cohort, "l1", START + timedelta(minutes=5)),
+                sent("a", cohort, "l2", START + timedelta(days=1)),
+                sent("c", None, "l1", START),
+                sent("s", None, "l1", START, channel=ChannelName.SANDBOX.value),
+            ],
+        )
+    await rollups.fold(engine, START, TEACHING, chunk=2)
+    async with engine.begin() as conn:
+        await append_events(conn, [sent("c", cohort, "l2", START + timedelta(days=1))])
+    await rollups.fold(engine, START, TEACHING, chunk=2)
+    await rollups.fold(engine, START, TEACHING)  # nothing left: counts nothing twice
+    d = lesson_days.c
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(d.lesson_id, d.cohort_id, d.day, d.delivered).order_by(
+                d.lesson_id, d.cohort_id, d.day
+            )
+        )
+        counted = [tuple(row) for row in rows]
+    day = START.date()
+    assert sorted(counted, key=str) == sorted(
+        [
+            ("l1", cohort, day, 2),
+            ("l1", None, day, 1),  # no sandbox visitor
+            ("l2", cohort, day + timedelta(days=1), 2),
+        ],
+        key=str,
+    )

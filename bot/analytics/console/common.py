@@ -11,11 +11,11 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, literal_column, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.analytics.figures import FigureContext, Filters, Scope
-from bot.domain import ChannelName
+from bot.domain import ChannelName, EventType
 from bot.lessons.loader import LoadedCourse
 from bot.store.tables import cohorts, events, learners
 
@@ -42,6 +42,27 @@ def until_moment(filters: Filters, context: FigureContext) -> datetime:
     if filters.until is None:
         return context.now
     return min(context.now, day_start(filters.until + timedelta(days=1)))
+
+
+def in_days(column: Any, filters: Filters) -> list[ColumnElement[bool]]:
+    """Clauses keeping `column` (a rollup's UTC day) within the filters' days."""
+    clauses: list[ColumnElement[bool]] = []
+    if filters.since is not None:
+        clauses.append(column >= filters.since)
+    if filters.until is not None:
+        clauses.append(column <= filters.until)
+    return clauses
+
+
+def of_type(*types: EventType) -> ColumnElement[bool]:
+    """The event is of one of these types, written as literals, not parameters.
+
+    On PostgreSQL ix_events_stage leaves lesson_delivered out (migration 0016): a query may
+    read it only if the planner can prove its type is another, and a generic plan's
+    parameters prove nothing.
+    """
+    values: list[ColumnElement[str]] = [literal_column(f"'{kind.value}'") for kind in types]
+    return events.c.type == values[0] if len(values) == 1 else events.c.type.in_(values)
 
 
 def cohort_clause(column: Any, filters: Filters, scope: Scope) -> ColumnElement[bool]:

@@ -12,8 +12,10 @@ from bot.analytics.console.common import (
     course_clause,
     courses_of,
     event_not_sandbox,
+    in_days,
     in_range,
     learner_not_sandbox,
+    of_type,
 )
 from bot.analytics.figures import (
     N_,
@@ -28,7 +30,7 @@ from bot.analytics.figures import (
 )
 from bot.domain import EventType, LearnerStatus
 from bot.store.repository import ENROLLMENT_COMPLETED
-from bot.store.tables import enrollments, events, learners
+from bot.store.tables import enrollments, events, learners, lesson_days
 
 STAGES = (EventType.LESSON_DELIVERED, EventType.ANSWERED, EventType.LESSON_COMPLETED)
 # The learner statuses that end a course early: said STOP, stopped answering reminders, or
@@ -41,34 +43,48 @@ async def stage_counts(
 ) -> dict[tuple[str, str, str], int]:
     """(course, lesson, event type) -> learners with such an event in the range.
 
-    A lesson's questions are asked in order, so the learners who answered it are those who
-    answered its first question: only those events are read (ix_events_stage, index only).
-    Counts are per enrollment (a learner in two cohorts counts in each).
+    Deliveries are summed from the per-day rollup (the filters' dates are whole UTC days, as
+    its rows are). A lesson's questions are asked in order, so the learners who answered it
+    are those who answered its first question: only those events are read, as completions
+    are (ix_events_stage, index only). Counts are per enrollment (a learner in two cohorts
+    counts in each).
     """
     counts: dict[tuple[str, str, str], int] = {}
+    days = lesson_days.c
+    delivered = (
+        select(days.course_id, days.lesson_id, func.sum(days.delivered))
+        .where(
+            cohort_clause(days.cohort_id, filters, scope),
+            course_clause(days.course_id, filters),
+            *in_days(days.day, filters),
+        )
+        .group_by(days.course_id, days.lesson_id)
+    )
+    for course_id, lesson_id, count in await conn.execute(delivered):
+        counts[(str(course_id), str(lesson_id), str(EventType.LESSON_DELIVERED))] = int(count)
     shared = [
         cohort_clause(events.c.cohort_id, filters, scope),
         course_clause(events.c.course_id, filters),
         event_not_sandbox(),
         *in_range(events.c.occurred_at, filters),
     ]
-    stages = [str(EventType.LESSON_DELIVERED), str(EventType.LESSON_COMPLETED)]
     # count(*), not count(DISTINCT learner_key): the distinct set costs a sort of every
     # row. A lesson is completed once per enrollment; it is delivered (and its first
     # question answered at attempt 1) again only when a trainer pushes it again.
     learners_ = func.count()
+    completed = str(EventType.LESSON_COMPLETED)
     query = (
-        select(events.c.course_id, events.c.lesson_id, events.c.type, learners_)
-        .where(events.c.type.in_(stages), *shared)
-        .group_by(events.c.type, events.c.course_id, events.c.lesson_id)
+        select(events.c.course_id, events.c.lesson_id, learners_)
+        .where(of_type(EventType.LESSON_COMPLETED), *shared)
+        .group_by(events.c.course_id, events.c.lesson_id)
     )
-    for course_id, lesson_id, type_, count in await conn.execute(query):
-        counts[(str(course_id), str(lesson_id), str(type_))] = int(count)
+    for course_id, lesson_id, count in await conn.execute(query):
+        counts[(str(course_id), str(lesson_id), completed)] = int(count)
     for course in courses_of(context, filters):
         for lesson_id in course.lessons:
             first = course.lessons[lesson_id].questions[0].id
             query = select(learners_).where(
-                events.c.type == str(EventType.ANSWERED),
+                of_type(EventType.ANSWERED),
                 events.c.course_id == course.id,
                 events.c.lesson_id == lesson_id,
                 events.c.question_id == first,

@@ -24,6 +24,7 @@ from bot.analytics.console.common import (
     courses_of,
     event_not_sandbox,
     in_range,
+    of_type,
 )
 from bot.analytics.console.questions import answer_value
 from bot.analytics.console.stats import MeanInterval, mean_interval, share
@@ -83,7 +84,7 @@ def paired_scores(assessment: Assessments, filters: Filters, scope: Scope) -> Su
     right = events.c.correct.cast(Integer)
     graded = events.c.correct.is_not(None)
     answered = [
-        events.c.type == str(EventType.ANSWERED),
+        of_type(EventType.ANSWERED),
         events.c.attempt == 1,
         events.c.course_id == assessment.course_id,
         cohort_clause(events.c.cohort_id, filters, scope),

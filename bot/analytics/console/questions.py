@@ -24,8 +24,10 @@ from bot.analytics.console.common import (
     course_clause,
     courses_of,
     event_not_sandbox,
+    in_days,
     in_range,
     lesson_order,
+    of_type,
 )
 from bot.analytics.console.stats import correlation, share
 from bot.analytics.figures import (
@@ -51,7 +53,7 @@ FLAG_BELOW = 0.5
 def first_graded_answers(filters: Filters, scope: Scope) -> list[ColumnElement[bool]]:
     """Clauses for the first attempts at graded questions, in scope and filters."""
     return [
-        events.c.type == str(EventType.ANSWERED),
+        of_type(EventType.ANSWERED),
         events.c.attempt == 1,
         events.c.correct.is_not(None),
         cohort_clause(events.c.cohort_id, filters, scope),
@@ -92,11 +94,6 @@ async def question_rows(
     t = question_days.c
     key_columns = (t.course_id, t.lesson_id, t.question_id)
     options = [func.sum(t[f"option_{n}"]) for n in range(1, MAX_OPTIONS + 1)]
-    days = []
-    if filters.since is not None:
-        days.append(t.day >= filters.since)
-    if filters.until is not None:
-        days.append(t.day <= filters.until)
     query = (
         select(
             *key_columns,
@@ -104,7 +101,7 @@ async def question_rows(
             func.sum(t.right_first).label("right"),
             *options,
         )
-        .where(*_rollup_scope(question_days, filters, scope), *days)
+        .where(*_rollup_scope(question_days, filters, scope), *in_days(t.day, filters))
         .group_by(*key_columns)
     )
     found: dict[tuple[str, str, str], QuestionCounts] = {}

@@ -13,6 +13,7 @@ from bot.analytics.console.common import (
     event_not_sandbox,
     in_range,
     learner_not_sandbox,
+    of_type,
     pairs_clause,
 )
 from bot.analytics.console.questions import answer_value
@@ -68,7 +69,7 @@ async def rating_counts(
             *(func.sum(case((value == str(r), 1), else_=0)).label(f"r{r}") for r in RATINGS),
         )
         .where(
-            events.c.type == str(EventType.ANSWERED),
+            of_type(EventType.ANSWERED),
             events.c.attempt == 1,
             pairs_clause(events.c.course_id, events.c.lesson_id, [q[:2] for q in questions]),
             events.c.question_id.in_(sorted({q[2] for q in questions})),
