@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, insert, select
 
-from bot.analytics.console.delivery import delivery
+from bot.analytics.console.delivery import by_channel, delivery
 from bot.analytics.console.pages import PAGES
 from bot.analytics.console.report import cohort_report
 from bot.analytics.console.timeline import learner_timeline
@@ -71,13 +71,11 @@ async def test_deliveries_still_with_the_dispatcher_are_planned_and_waiting(
             ],
         )
         before = {
-            row["channel"]: row
-            for row in table((await delivery(conn, Filters(), console.admin, console.context))[0])
+            row["channel"]: row for row in table(await by_channel(conn, Filters(), console.admin))
         }
         await conn.rollback()
         after = {
-            row["channel"]: row
-            for row in table((await delivery(conn, Filters(), console.admin, console.context))[0])
+            row["channel"]: row for row in table(await by_channel(conn, Filters(), console.admin))
         }
     channel = str(sent["channel"])
     assert before[channel]["waiting"] == after[channel]["waiting"] + 2
