@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
 import pytest
 from sqlalchemy import event, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.analytics.console.delivery import by_channel, delivery
 from bot.analytics.console.pages import PAGES
@@ -83,35 +86,54 @@ async def test_deliveries_still_with_the_dispatcher_are_planned_and_waiting(
     assert before[channel]["sent"] == after[channel]["sent"]
 
 
-async def test_the_delivery_figures_read_the_consoles_index(console: Console) -> None:
-    # PostgreSQL's index leaves out pending and sending rows (0015): a query may use it only
-    # if its WHERE repeats that predicate, as written. Shown with the other candidate indexes
-    # dropped in a transaction rolled back. SQLite's index is whole: no query repeats it.
-    statements: list[tuple[str, Any]] = []
+Statement = tuple[str, Any]
+
+
+@contextmanager
+def statements_run(engine: AsyncEngine) -> Iterator[list[Statement]]:
+    """Every statement the engine runs inside the block, as the driver gets it."""
+    statements: list[Statement] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         statements.append((statement, parameters))
 
-    event.listen(console.engine.sync_engine, "before_cursor_execute", capture)
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
     try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", capture)
+
+
+async def postgres_plans(
+    engine: AsyncEngine, statements: list[Statement], *, without: Sequence[str]
+) -> list[str]:
+    """PostgreSQL's plans of these statements with these indexes dropped (then restored)."""
+    plans: list[str] = []
+    async with engine.connect() as conn:
+        for index in without:
+            await conn.exec_driver_sql(f"DROP INDEX {index}")
+        await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        for sql, params in statements:
+            rows = await conn.exec_driver_sql("EXPLAIN " + sql, params)
+            plans.append(" ".join(str(row[0]) for row in rows))
+        await conn.rollback()
+    return plans
+
+
+async def test_the_delivery_figures_read_the_consoles_index(console: Console) -> None:
+    # PostgreSQL's index leaves out pending and sending rows (0015): a query may use it only
+    # if its WHERE repeats that predicate, as written. Shown with the other candidate indexes
+    # dropped in a transaction rolled back. SQLite's index is whole: no query repeats it.
+    with statements_run(console.engine) as statements:
         async with console.engine.connect() as conn:
             await delivery(conn, Filters(), console.admin, console.context)
-    finally:
-        event.remove(console.engine.sync_engine, "before_cursor_execute", capture)
     settled = [(sql, params) for sql, params in statements if "NOT IN ('pending'" in sql]
     if console.engine.dialect.name == "sqlite":
         assert settled == []
         return
     assert len(settled) == 4  # by channel (settled rows), errors, SMS cost, templates
-    plans: list[str] = []
-    async with console.engine.connect() as conn:
-        await conn.exec_driver_sql("DROP INDEX ix_deliveries_claim")
-        await conn.exec_driver_sql("DROP INDEX ix_deliveries_learner")
-        await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        for sql, params in settled:
-            rows = await conn.exec_driver_sql("EXPLAIN " + sql, params)
-            plans.append(" ".join(str(row[0]) for row in rows))
-        await conn.rollback()
+    candidates = ("ix_deliveries_claim", "ix_deliveries_learner")
+    plans = await postgres_plans(console.engine, settled, without=candidates)
     assert all("ix_deliveries_console" in plan for plan in plans), plans
 
 
@@ -193,32 +215,17 @@ async def test_every_page_names_event_types_as_literals_and_reads_the_stage_inde
     # PostgreSQL's ix_events_stage leaves lesson_delivered out (0016): a query reads it only
     # where the planner can prove the type is another, which a parameter never proves in a
     # generic plan. Shown with the other event indexes dropped in a transaction rolled back.
-    statements: list[tuple[str, Any]] = []
-
-    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        statements.append((statement, parameters))
-
-    event.listen(console.engine.sync_engine, "before_cursor_execute", capture)
-    try:
+    with statements_run(console.engine) as statements:
         async with console.engine.connect() as conn:
             for page in PAGES:
                 for filters in (Filters(), Filters(since=date(2026, 1, 1), until=date(2027, 1, 1))):
                     await page.build(conn, filters, console.admin, console.context)
-    finally:
-        event.remove(console.engine.sync_engine, "before_cursor_execute", capture)
     typed = [(sql, params) for sql, params in statements if "events.type" in sql]
     assert len(typed) >= 6  # funnel (completed, answered), questions, gain, survey
     for sql, _ in typed:
         assert re.search(r"events\.type (= |IN \()'", sql), sql
     if console.engine.dialect.name != "postgresql":
         return
-    plans: list[str] = []
-    async with console.engine.connect() as conn:
-        for index in ("ix_events_cohort", "ix_events_occurred_at", "ix_events_learner"):
-            await conn.exec_driver_sql(f"DROP INDEX {index}")
-        await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        for sql, params in typed:
-            rows = await conn.exec_driver_sql("EXPLAIN " + sql, params)
-            plans.append(" ".join(str(row[0]) for row in rows))
-        await conn.rollback()
+    others = ("ix_events_cohort", "ix_events_occurred_at", "ix_events_learner")
+    plans = await postgres_plans(console.engine, typed, without=others)
     assert all("ix_events_stage" in plan for plan in plans), plans
