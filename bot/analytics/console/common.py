@@ -7,9 +7,10 @@ enrollments made in it. Every clause here is on an indexed column of the table i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, and_, false, literal_column, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,6 +21,26 @@ from bot.lessons.loader import LoadedCourse
 from bot.store.tables import cohorts, events, learners
 
 SANDBOX = ChannelName.SANDBOX.value
+T = TypeVar("T")
+
+
+async def side_by_side(
+    conn: AsyncConnection, *reads: Callable[[AsyncConnection], Awaitable[T]]
+) -> list[T]:
+    """Run independent reads at once, the first on `conn`, each other on a connection of its
+    own; their results in order.
+
+    For a page whose figures each scan many rows: it waits for the slowest scan, not their
+    sum. PostgreSQL runs them in separate backends, SQLite in aiosqlite's threads (its WAL
+    readers do not block one another).
+    """
+
+    async def on_its_own(read: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        async with conn.engine.connect() as own:
+            return await read(own)
+
+    first, *others = reads
+    return list(await asyncio.gather(first(conn), *(on_its_own(read) for read in others)))
 
 
 def day_start(day: date) -> datetime:

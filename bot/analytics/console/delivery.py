@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import phonenumbers
 from sqlalchemy import ColumnElement, Select, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.analytics.console.common import SANDBOX, cohort_clause, in_range
+from bot.analytics.console.common import SANDBOX, cohort_clause, in_range, side_by_side
 from bot.analytics.figures import (
     N_,
     Cell,
@@ -250,23 +249,18 @@ async def delivery(
 ) -> Sequence[Figure]:
     """The delivery page: by channel, errors, SMS cost, WhatsApp templates.
 
-    The outbox is updated in place, so no rollup covers it and each figure scans it. They
-    run at once, the first on `conn` and each other on a connection of its own, so the page
-    waits for the slowest scan, not for their sum: PostgreSQL runs them in separate
-    backends, SQLite in aiosqlite's threads (its WAL readers do not block one another).
+    The outbox is updated in place, so no rollup covers it and each figure scans it: they
+    run side by side.
     """
-
-    async def on_its_own(build: Callable[[AsyncConnection], Awaitable[Figure]]) -> Figure:
-        async with conn.engine.connect() as own:
-            return await build(own)
-
-    first, *others = await asyncio.gather(
-        by_channel(conn, filters, scope),
-        on_its_own(lambda own: errors(own, filters, scope)),
-        on_its_own(lambda own: sms_cost(own, filters, scope, context)),
-        on_its_own(lambda own: templates(own, filters, scope)),
+    return tuple(
+        await side_by_side(
+            conn,
+            lambda own: by_channel(own, filters, scope),
+            lambda own: errors(own, filters, scope),
+            lambda own: sms_cost(own, filters, scope, context),
+            lambda own: templates(own, filters, scope),
+        )
     )
-    return (first, *others)
 
 
 CHANNEL_COLUMNS = (
