@@ -341,7 +341,7 @@ async def _delivered_deltas(
         .group_by(t.course_id, t.lesson_id, t.cohort_id, day)
     )
     return {
-        (row.course_id, row.lesson_id, row.cohort_id, row.day): [int(row.delivered)]
+        tuple(getattr(row, name) for name in _LESSON_DAY): [int(row.delivered)]
         for row in await conn.execute(grouped)
     }
 
